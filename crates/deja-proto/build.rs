@@ -35,6 +35,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     pbjson_build::Builder::new()
         .register_descriptors(&descriptors)?
         .btree_map(["."])
+        // Like the SDK's `json_format.ParseDict(..., ignore_unknown_fields=True)`: a history
+        // written by a newer server than the vendored protos still loads.
+        .ignore_unknown_fields()
         .build(&[".temporal", ".coresdk", ".google.api", ".google.rpc", ".grpc", ".nexusannotations"])?;
     Ok(())
 }

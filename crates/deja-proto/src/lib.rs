@@ -15,3 +15,7 @@ include!(concat!(env!("OUT_DIR"), "/packages.rs"));
 
 pub use pbjson_types;
 pub use prost;
+
+/// The compiled `FileDescriptorSet` of every vendored proto, for reflection (deja uses it
+/// to read the legacy PascalCase JSON dialect and to name fields in error messages).
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));

@@ -1,0 +1,257 @@
+//! Command-line arguments: parsed by clap into plain data, no I/O here. `main.rs` resolves
+//! them (with `[tool.deja]` from `pyproject.toml`) into what each command runs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::style::ColorChoice;
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 all replayed clean · 1 non-determinism or replay failure found · 2 usage, input or environment error.
+Docs: README.md, docs/CLI.md";
+
+/// Replay Temporal workflow histories against your Python workflow code, and find, explain
+/// and step through non-determinism.
+#[derive(Debug, Parser)]
+#[command(name = "deja", version, about, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// More detail: aligned tasks on success, Python tracebacks on errors.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// When to use colour (also honours NO_COLOR).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a history grouped by workflow task, one line per event group.
+    Show(ShowArgs),
+    /// Replay one history against your workflow code and explain any divergence.
+    Replay(ReplayArgs),
+    /// Replay many histories in parallel: the deployment gate for CI.
+    Check(CheckArgs),
+    /// Step through a replay in a terminal UI.
+    Debug(DebugArgs),
+    /// Download histories from a Temporal server.
+    Fetch(FetchArgs),
+    /// Internal: a replay worker process of `deja check` (speaks framed protobuf on stdio).
+    #[command(hide = true, name = "__worker")]
+    Worker(WorkerArgs),
+}
+
+/// Output format of a command.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// History file: proto3 JSON, legacy JSON, or binary protobuf (.binpb).
+    pub history: PathBuf,
+    /// Only events in this range, e.g. `10..40`, `10..`, `..40`.
+    #[arg(long, value_name = "A..B", value_parser = parse_range)]
+    pub events: Option<(i64, i64)>,
+    /// Show payloads (decoded when JSON), truncated to this many characters.
+    #[arg(long, value_name = "CHARS", num_args = 0..=1, default_missing_value = "120")]
+    pub payloads: Option<usize>,
+    /// Workflow id to use when the history does not record one.
+    #[arg(long)]
+    pub workflow_id: Option<String>,
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// How to find and run the user's workflow code (shared by replay, check and debug).
+/// Any of these may instead be set in `pyproject.toml` under `[tool.deja]`; flags win.
+#[derive(Debug, Args, Clone, Default)]
+pub struct WorkflowArgs {
+    /// Workflow code: a module (`app.workflows`), a file (`src/app/workflows.py`) or
+    /// `module:Class`. Repeatable. Every @workflow.defn class in a module is registered.
+    #[arg(long, short = 'w', value_name = "MODULE|FILE|MODULE:CLASS")]
+    pub workflows: Vec<String>,
+    /// Extra directory on Python's import path. Repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub python_path: Vec<PathBuf>,
+    /// The Python environment (venv) with temporalio and your dependencies.
+    /// Default: $VIRTUAL_ENV, else ./.venv.
+    #[arg(long, value_name = "DIR")]
+    pub python_env: Option<PathBuf>,
+    /// Data converter the workers use, as `module:attr` (for payload codecs).
+    #[arg(long, value_name = "MODULE:ATTR")]
+    pub data_converter: Option<String>,
+    /// Worker interceptors, as `module:attr`. Repeatable.
+    #[arg(long, value_name = "MODULE:ATTR")]
+    pub interceptors: Vec<String>,
+    /// Run all workflows without the sandbox, as workers with UnsandboxedWorkflowRunner do.
+    #[arg(long)]
+    pub unsandboxed: bool,
+    /// pyproject.toml to read `[tool.deja]` from (default: the nearest one upwards).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// History file (JSON or .binpb). Omit with --workflow-id to fetch from a server.
+    pub history: Option<PathBuf>,
+    #[command(flatten)]
+    pub code: WorkflowArgs,
+    /// Run these workflow queries after every step and record their results. Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub query: Vec<String>,
+    /// Replay only up to the workflow task that contains this event.
+    #[arg(long, value_name = "EVENT_ID")]
+    pub until: Option<i64>,
+    /// Workflow id to replay under when the history does not record one; with no HISTORY,
+    /// the workflow to fetch from the server.
+    #[arg(long)]
+    pub workflow_id: Option<String>,
+    /// Run id to fetch (with --workflow-id and no HISTORY).
+    #[arg(long)]
+    pub run_id: Option<String>,
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    // SERVER_ARGS
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// History files, directories (recursive) or globs. Default: `histories` in [tool.deja].
+    pub paths: Vec<String>,
+    #[command(flatten)]
+    pub code: WorkflowArgs,
+    /// Worker processes (default: number of cores).
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// Per-history time limit in seconds; a history over it is an error and its worker is replaced.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub timeout: f64,
+    /// Stop at the first failure.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Write a JUnit XML report here.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a JSON report here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Replay only shard K of N (1-based), split stably by path.
+    #[arg(long, value_name = "K/N", value_parser = parse_partition)]
+    pub partition: Option<(u32, u32)>,
+    /// Print only the summary and failures.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Fetch the histories to check from a server with this visibility query.
+    #[arg(long, value_name = "QUERY")]
+    pub query: Option<String>,
+    /// With --query: at most this many histories.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// With --query: at most this many per workflow type.
+    #[arg(long)]
+    pub sample_per_type: Option<usize>,
+    /// With --query: also save the fetched histories here.
+    #[arg(long, value_name = "DIR")]
+    pub save: Option<PathBuf>,
+    // SERVER_ARGS
+}
+
+#[derive(Debug, Args)]
+pub struct DebugArgs {
+    /// History file (JSON or .binpb). Omit with --workflow-id to fetch from a server.
+    pub history: Option<PathBuf>,
+    #[command(flatten)]
+    pub code: WorkflowArgs,
+    /// Workflow queries to run after every step. Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub query: Vec<String>,
+    #[arg(long)]
+    pub workflow_id: Option<String>,
+    #[arg(long)]
+    pub run_id: Option<String>,
+    // SERVER_ARGS
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Fetch this workflow's history.
+    #[arg(long)]
+    pub workflow_id: Option<String>,
+    /// With --workflow-id: this run (default: the latest).
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Fetch every run matching this visibility query, e.g.
+    /// "WorkflowType='Order' AND ExecutionStatus='Completed'".
+    #[arg(long, value_name = "QUERY")]
+    pub query: Option<String>,
+    /// With --query: at most this many runs.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// With --query: at most this many runs per workflow type.
+    #[arg(long)]
+    pub sample_per_type: Option<usize>,
+    /// Directory to write `<WorkflowType>/<workflowId>__<runId>.json` files into.
+    #[arg(long, value_name = "DIR", default_value = "histories")]
+    pub out: PathBuf,
+    /// Concurrent downloads.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    // SERVER_ARGS
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {}
+
+fn parse_range(s: &str) -> Result<(i64, i64), String> {
+    let (a, b) = s.split_once("..").ok_or_else(|| format!("expected A..B, got `{s}`"))?;
+    let a = if a.is_empty() { 1 } else { a.parse().map_err(|_| format!("`{a}` is not an event id"))? };
+    let b = if b.is_empty() { i64::MAX } else { b.trim_start_matches('=').parse().map_err(|_| format!("`{b}` is not an event id"))? };
+    if a > b {
+        return Err(format!("empty range {s}"));
+    }
+    Ok((a, b))
+}
+
+fn parse_partition(s: &str) -> Result<(u32, u32), String> {
+    let (k, n) = s.split_once('/').ok_or_else(|| format!("expected K/N like 2/4, got `{s}`"))?;
+    let k: u32 = k.parse().map_err(|_| format!("`{k}` is not a number"))?;
+    let n: u32 = n.parse().map_err(|_| format!("`{n}` is not a number"))?;
+    if n == 0 || k == 0 || k > n {
+        return Err(format!("partition {s}: need 1 <= K <= N"));
+    }
+    Ok((k, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("3..9"), Ok((3, 9)));
+        assert_eq!(parse_range("..9"), Ok((1, 9)));
+        assert_eq!(parse_range("5.."), Ok((5, i64::MAX)));
+        assert!(parse_range("9..3").is_err());
+        assert!(parse_range("x").is_err());
+    }
+
+    #[test]
+    fn partitions() {
+        assert_eq!(parse_partition("2/4"), Ok((2, 4)));
+        assert!(parse_partition("0/4").is_err());
+        assert!(parse_partition("5/4").is_err());
+    }
+}

@@ -1,0 +1,81 @@
+//! One module per subcommand; each turns parsed arguments into work and an exit code.
+//! Shared set-up (config, Python environment, user code) lives here.
+
+pub mod check;
+pub mod debug;
+pub mod replay;
+pub mod show;
+
+use anyhow::{Context, Result};
+
+use crate::cli::WorkflowArgs;
+use crate::config;
+use crate::replay::embed::{EmbedError, Interpreter, Session};
+use crate::replay::{CodeConfig, pyenv};
+
+/// What `replay`, `check` and `debug` need to run user code.
+pub struct CodeSetup {
+    pub code: CodeConfig,
+    pub python_env: Option<std::path::PathBuf>,
+    pub config: config::Loaded,
+}
+
+/// Merge flags over `[tool.deja]`.
+pub fn resolve_code(args: &WorkflowArgs, queries: &[String], record_state: bool) -> Result<CodeSetup> {
+    let loaded = config::load(args.config.as_deref())?;
+    for w in &loaded.warnings {
+        eprintln!("deja: warning: {w}");
+    }
+    let c = &loaded.config;
+    let workflows = if args.workflows.is_empty() {
+        c.workflows.iter().map(|w| loaded.resolve_spec(w)).collect()
+    } else {
+        args.workflows.clone()
+    };
+    if workflows.is_empty() {
+        anyhow::bail!(
+            "no workflow code given: pass --workflows MODULE|FILE (e.g. --workflows app.workflows), \
+             or set `workflows = [...]` under [tool.deja] in pyproject.toml"
+        );
+    }
+    let mut python_path: Vec<String> = args.python_path.iter().map(|p| p.display().to_string()).collect();
+    if python_path.is_empty() {
+        python_path = c.python_path.iter().map(|p| loaded.resolve(p).display().to_string()).collect();
+    }
+    let mut all_queries = queries.to_vec();
+    if all_queries.is_empty() {
+        all_queries = c.queries.clone();
+    }
+    let code = CodeConfig {
+        workflows,
+        python_path,
+        unsandboxed: args.unsandboxed || c.unsandboxed.unwrap_or(false),
+        data_converter: args.data_converter.clone().or_else(|| c.data_converter.as_ref().map(|d| loaded.resolve_spec(d))),
+        interceptors: if args.interceptors.is_empty() {
+            c.interceptors.iter().map(|i| loaded.resolve_spec(i)).collect()
+        } else {
+            args.interceptors.clone()
+        },
+        queries: all_queries,
+        record_state,
+        debug_mode: false,
+    };
+    let python_env = args.python_env.clone().or_else(|| c.python_env.as_ref().map(|p| loaded.resolve(p)));
+    Ok(CodeSetup { code, python_env, config: loaded })
+}
+
+/// Start Python in the user's environment and import their code.
+pub fn start_python(setup: &CodeSetup, verbose: u8) -> Result<(Interpreter, Session)> {
+    let env = pyenv::resolve(setup.python_env.as_deref())?;
+    let interp = Interpreter::start(&env).map_err(|e| explain(e, verbose))?;
+    let session = interp.load(&setup.code).map_err(|e| explain(e, verbose)).context("loading workflow code")?;
+    Ok((interp, session))
+}
+
+/// Print the Python traceback when asked (`-v`) and turn the error into a one-liner.
+pub fn explain(e: EmbedError, verbose: u8) -> anyhow::Error {
+    if verbose > 0 && !e.detail().is_empty() {
+        eprintln!("{}", e.detail().trim_end());
+    }
+    anyhow::Error::new(e)
+}

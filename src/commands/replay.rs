@@ -1,0 +1,55 @@
+//! `deja replay HISTORY --workflows …`: one history, one verdict, the diff.
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+
+use crate::cli::{OutputFormat, ReplayArgs};
+use crate::history::tasks::Timeline;
+use crate::history::{self, LoadedHistory};
+use crate::report::model::{HistoryInfo, ReplayReport};
+use crate::report::replay_text::print_report;
+use crate::replay::Verdict;
+use crate::style::Styles;
+use crate::exit;
+
+/// Load the history a replay-like command names: a file, or (later) a server fetch.
+pub fn load_history(path: Option<&std::path::Path>, workflow_id: Option<&str>) -> Result<LoadedHistory> {
+    match path {
+        Some(p) => Ok(history::load_path(p, workflow_id)?),
+        None => anyhow::bail!("no history given: pass a history file (JSON or .binpb)"),
+    }
+}
+
+pub fn run(args: ReplayArgs, verbose: u8, st: &Styles) -> Result<u8> {
+    let mut h = load_history(args.history.as_deref(), args.workflow_id.as_deref())?;
+    let full_tasks = Timeline::new(h.events()).tasks.len();
+    if let Some(until) = args.until {
+        if until < 1 || until > h.events().len() as i64 {
+            anyhow::bail!("--until {until}: the history has events 1–{}", h.events().len());
+        }
+        h = h.truncated_to_task_of(until);
+    }
+    let setup = super::resolve_code(&args.code, &args.query, !args.query.is_empty())?;
+    let (_interp, session) = super::start_python(&setup, verbose)?;
+    let outcome = session.replay(&h.encode(), &h.workflow_id).map_err(|e| super::explain(e, verbose))?;
+    let tl = Timeline::new(h.events());
+    let mut report = ReplayReport::build(&h, &tl, &outcome);
+    if let Some(until) = args.until {
+        report.history.until_event_id = Some(until);
+        let _ = full_tasks;
+    }
+    let _: &HistoryInfo = &report.history;
+
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match args.output {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &report).context("writing JSON")?;
+            writeln!(out)?;
+        }
+        OutputFormat::Text => print_report(&mut out, &report, verbose, st)?,
+    }
+    out.flush()?;
+    Ok(if report.verdict == Verdict::Pass { exit::OK } else { exit::FAILURES })
+}

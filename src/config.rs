@@ -1,0 +1,159 @@
+//! `[tool.deja]` in `pyproject.toml`: the same settings as the flags, kept with the code.
+//! Flags win over the file; relative paths in the file are relative to the file.
+//!
+//! ```toml
+//! [tool.deja]
+//! workflows = ["app.workflows"]        # modules, files or module:Class
+//! python-path = ["src"]
+//! python-env = ".venv"
+//! data-converter = "app.codec:converter"
+//! interceptors = ["app.tracing:interceptor"]
+//! unsandboxed = false
+//! queries = ["current_state"]
+//! histories = ["histories/*.json"]     # what plain `deja check` replays
+//! jobs = 4
+//! timeout = 60
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The `[tool.deja]` table. Unknown keys are reported as warnings, not errors, so an
+/// older deja reading a newer file still works.
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(rename_all = "kebab-case")]
+pub struct DejaConfig {
+    #[serde(default)]
+    pub workflows: Vec<String>,
+    #[serde(default, alias = "python_path")]
+    pub python_path: Vec<PathBuf>,
+    #[serde(default, alias = "python_env")]
+    pub python_env: Option<PathBuf>,
+    #[serde(default, alias = "data_converter")]
+    pub data_converter: Option<String>,
+    #[serde(default)]
+    pub interceptors: Vec<String>,
+    #[serde(default)]
+    pub unsandboxed: Option<bool>,
+    #[serde(default)]
+    pub queries: Vec<String>,
+    #[serde(default)]
+    pub histories: Vec<String>,
+    #[serde(default)]
+    pub jobs: Option<usize>,
+    #[serde(default)]
+    pub timeout: Option<f64>,
+}
+
+const KNOWN_KEYS: &[&str] = &[
+    "workflows", "python-path", "python_path", "python-env", "python_env", "data-converter", "data_converter",
+    "interceptors", "unsandboxed", "queries", "histories", "jobs", "timeout",
+];
+
+/// A loaded config: the table, the file it came from, and warnings about it.
+#[derive(Debug, Default, Clone)]
+pub struct Loaded {
+    pub config: DejaConfig,
+    pub file: Option<PathBuf>,
+    pub warnings: Vec<String>,
+}
+
+impl Loaded {
+    /// A path from the file, made relative to the file's directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        match (&self.file, p.is_absolute()) {
+            (Some(f), false) => f.parent().map(|d| d.join(p)).unwrap_or_else(|| p.to_path_buf()),
+            _ => p.to_path_buf(),
+        }
+    }
+
+    /// A module-or-file spec from the file: file paths are made relative to the file.
+    pub fn resolve_spec(&self, spec: &str) -> String {
+        let (target, rest) = match spec.rsplit_once(':') {
+            Some((t, c)) if !c.contains('/') && !c.contains('\\') => (t, Some(c)),
+            _ => (spec, None),
+        };
+        let looks_like_file = target.ends_with(".py") || target.contains('/');
+        let target = if looks_like_file { self.resolve(Path::new(target)).display().to_string() } else { target.to_string() };
+        match rest {
+            Some(c) => format!("{target}:{c}"),
+            None => target,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path}: invalid TOML: {msg}")]
+    Toml { path: String, msg: String },
+    #[error("{path}: [tool.deja]: {msg}")]
+    Invalid { path: String, msg: String },
+}
+
+/// Find and read `[tool.deja]`: the explicit file, else the nearest `pyproject.toml` from the
+/// current directory upwards. A pyproject without the table yields the defaults.
+pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
+    let file = match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => find_upwards(&std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))),
+    };
+    let Some(file) = file else { return Ok(Loaded::default()) };
+    let path = file.display().to_string();
+    let text = std::fs::read_to_string(&file).map_err(|source| ConfigError::Io { path: path.clone(), source })?;
+    parse(&text, file)
+}
+
+fn find_upwards(start: &Path) -> Option<PathBuf> {
+    start.ancestors().map(|d| d.join("pyproject.toml")).find(|p| p.is_file())
+}
+
+/// Parse a pyproject text (split out for tests).
+pub fn parse(text: &str, file: PathBuf) -> Result<Loaded, ConfigError> {
+    let path = file.display().to_string();
+    let doc: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Toml { path: path.clone(), msg: e.message().to_string() })?;
+    let Some(table) = doc.get("tool").and_then(|t| t.get("deja")) else {
+        return Ok(Loaded { config: DejaConfig::default(), file: Some(file), warnings: Vec::new() });
+    };
+    let mut warnings = Vec::new();
+    if let Some(t) = table.as_table() {
+        for key in t.keys() {
+            if !KNOWN_KEYS.contains(&key.as_str()) {
+                warnings.push(format!("{path}: [tool.deja]: unknown key `{key}` ignored"));
+            }
+        }
+    }
+    let config: DejaConfig =
+        table.clone().try_into().map_err(|e: toml::de::Error| ConfigError::Invalid { path: path.clone(), msg: e.message().to_string() })?;
+    Ok(Loaded { config, file: Some(file), warnings })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_table_and_warns_on_unknown_keys() {
+        let l = parse(
+            "[project]\nname='x'\n[tool.deja]\nworkflows=['app.workflows','src/wf.py:Order']\npython-path=['src']\nbogus=1\n",
+            PathBuf::from("/repo/pyproject.toml"),
+        )
+        .unwrap();
+        assert_eq!(l.config.workflows.len(), 2);
+        assert_eq!(l.resolve(Path::new("src")), PathBuf::from("/repo/src"));
+        assert_eq!(l.resolve_spec("src/wf.py:Order"), "/repo/src/wf.py:Order");
+        assert_eq!(l.resolve_spec("app.workflows"), "app.workflows");
+        assert_eq!(l.warnings.len(), 1);
+        assert!(l.warnings[0].contains("bogus"));
+    }
+
+    #[test]
+    fn missing_table_is_defaults_and_bad_types_are_errors() {
+        let l = parse("[project]\nname='x'\n", PathBuf::from("p.toml")).unwrap();
+        assert!(l.config.workflows.is_empty());
+        let e = parse("[tool.deja]\nworkflows='notalist'\n", PathBuf::from("p.toml")).unwrap_err();
+        assert!(e.to_string().contains("[tool.deja]"), "{e}");
+    }
+}

@@ -1,0 +1,227 @@
+//! Aligning the emitted command stream with the recorded command-event stream.
+
+use deja_proto::coresdk::workflow_completion::workflow_activation_completion::Status;
+use serde::Serialize;
+use similar::{Algorithm, DiffOp, capture_diff_slices};
+
+use super::items::{CommandReader, Item, Kind, is_core_patch_upsert, is_deprecated_patch, recorded_item};
+use crate::history::LoadedHistory;
+use crate::history::tasks::Timeline;
+use crate::replay::{Frame, ReplayOutcome, Verdict};
+
+/// A command event history recorded.
+#[derive(Clone, Debug, Serialize)]
+pub struct Recorded {
+    pub event_id: i64,
+    pub task: usize,
+    pub item: Item,
+}
+
+/// A command the code emitted during replay.
+#[derive(Clone, Debug, Serialize)]
+pub struct Emitted {
+    /// Index of the activation (step) in the trace.
+    pub step: usize,
+    /// Index of the command in that activation's completion.
+    pub index: usize,
+    /// The task it was emitted in (by the activation's `history_length`).
+    pub task: usize,
+    pub item: Item,
+    /// The user source line that issued it.
+    pub site: Option<Frame>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RowStatus {
+    /// Same kind and identity on both sides.
+    Match,
+    /// Both sides have a command here, but they differ.
+    Differs,
+    /// History recorded it; the code did not emit it.
+    OnlyHistory,
+    /// The code emitted it; history has no such event.
+    OnlyCode,
+    /// Recorded by core itself or safely droppable (the upsert after a patch marker, a
+    /// deprecated patch): no command is expected.
+    Skipped,
+    /// Beyond the point where replay stopped.
+    NotReached,
+}
+
+/// One line of the side-by-side diff.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    pub task: usize,
+    pub status: RowStatus,
+    pub recorded: Option<Recorded>,
+    pub emitted: Option<Emitted>,
+    /// Fields that differ but that core does not compare (inputs…), worth a note.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The whole diff of one replay.
+#[derive(Clone, Debug, Serialize)]
+pub struct Alignment {
+    pub rows: Vec<Row>,
+    /// Index into `rows` of the divergence core reported (nondeterminism only).
+    pub first_divergence: Option<usize>,
+    /// The last workflow task the replay reached.
+    pub reached_task: Option<usize>,
+}
+
+impl Alignment {
+    pub fn divergence(&self) -> Option<&Row> {
+        self.first_divergence.map(|i| &self.rows[i])
+    }
+
+    pub fn rows_of_task(&self, task: usize) -> impl Iterator<Item = &Row> {
+        self.rows.iter().filter(move |r| r.task == task)
+    }
+}
+
+/// The event id core's message names (`HistoryEvent(id: 9, …)`), if any.
+pub fn event_id_in_message(msg: &str) -> Option<i64> {
+    let i = msg.find("HistoryEvent(id: ")? + "HistoryEvent(id: ".len();
+    let digits: String = msg[i..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+/// Align a replay's trace with its history.
+pub fn align(h: &LoadedHistory, tl: &Timeline, outcome: &ReplayOutcome) -> Alignment {
+    // Emitted side, in activation order.
+    let mut reader = CommandReader::default();
+    let mut emitted = Vec::new();
+    let mut reached_task: Option<usize> = None;
+    for (step_index, step) in outcome.steps.iter().enumerate() {
+        if step.is_eviction() {
+            continue;
+        }
+        let hl = i64::from(step.activation.history_length);
+        let task = tl.task_by_started(hl).map(|t| t.index).or_else(|| tl.task_of_event(hl).map(|t| t.index));
+        let Some(task) = task else { continue };
+        reached_task = Some(reached_task.map_or(task, |r: usize| r.max(task)));
+        if let Some(Status::Successful(s)) = step.completion.status.as_ref() {
+            for (index, cmd) in s.commands.iter().enumerate() {
+                if let Some(item) = reader.read(cmd) {
+                    let site = step.command_sites.get(index).cloned().flatten();
+                    emitted.push(Emitted { step: step_index, index, task, item, site });
+                }
+            }
+        }
+    }
+    if outcome.verdict == Verdict::Pass && outcome.steps.is_empty() {
+        reached_task = tl.tasks.last().map(|t| t.index);
+    }
+
+    // Recorded side, split into what is compared and what is not.
+    let mut rows_fixed: Vec<(usize, Row)> = Vec::new(); // (position in recorded order, row)
+    let mut compared: Vec<(usize, Recorded)> = Vec::new();
+    let mut position = 0usize;
+    let mut prev_was_patch = false;
+    for task in &tl.tasks {
+        for &id in &task.commands {
+            let Some(e) = h.event(id) else { continue };
+            let Some(item) = recorded_item(h, e) else { continue };
+            let rec = Recorded { event_id: id, task: task.index, item };
+            position += 1;
+            let beyond = reached_task.is_none_or(|r| task.index > r);
+            let core_originated = prev_was_patch && is_core_patch_upsert(e);
+            prev_was_patch = rec.item.kind == Kind::Patch;
+            if beyond {
+                rows_fixed.push((position, Row { task: task.index, status: RowStatus::NotReached, recorded: Some(rec), emitted: None, note: None }));
+            } else if core_originated {
+                rows_fixed.push((position, Row { task: task.index, status: RowStatus::Skipped, recorded: Some(rec), emitted: None, note: Some("written by core after the patch marker".into()) }));
+            } else {
+                compared.push((position, rec));
+            }
+        }
+    }
+
+    let old: Vec<(&Kind, &str)> = compared.iter().map(|(_, r)| (&r.item.kind, r.item.key.as_str())).collect();
+    let new: Vec<(&Kind, &str)> = emitted.iter().map(|e| (&e.item.kind, e.item.key.as_str())).collect();
+    let ops = capture_diff_slices(Algorithm::Myers, &old, &new);
+
+    // Rows in stream order; positions keep recorded-only rows (skipped, not reached) in place.
+    let mut rows: Vec<(f64, Row)> = rows_fixed.into_iter().map(|(p, r)| (p as f64, r)).collect();
+    let mut last_pos = 0f64;
+    let mut push_pair = |rows: &mut Vec<(f64, Row)>, r: Option<&(usize, Recorded)>, e: Option<&Emitted>, status: RowStatus| {
+        let pos = match r {
+            Some((p, _)) => *p as f64,
+            None => last_pos + 0.001,
+        };
+        last_pos = pos;
+        let task = r.map(|(_, r)| r.task).or(e.map(|e| e.task)).unwrap_or(0);
+        let mut status = status;
+        if status == RowStatus::OnlyHistory {
+            if let Some((_, rec)) = r {
+                if rec.item.kind == Kind::Patch && h.event(rec.event_id).is_some_and(is_deprecated_patch) {
+                    status = RowStatus::Skipped;
+                }
+            }
+        }
+        let note = match (r, e) {
+            (Some((_, r)), Some(e)) if status == RowStatus::Match => note_for(&r.item, &e.item, r.task, e.task),
+            _ => None,
+        };
+        rows.push((pos, Row { task, status, recorded: r.map(|(_, r)| r.clone()), emitted: e.cloned(), note }));
+    };
+    for op in ops {
+        match op {
+            DiffOp::Equal { old_index, new_index, len } => {
+                for k in 0..len {
+                    push_pair(&mut rows, Some(&compared[old_index + k]), Some(&emitted[new_index + k]), RowStatus::Match);
+                }
+            }
+            DiffOp::Delete { old_index, old_len, .. } => {
+                for k in 0..old_len {
+                    push_pair(&mut rows, Some(&compared[old_index + k]), None, RowStatus::OnlyHistory);
+                }
+            }
+            DiffOp::Insert { new_index, new_len, .. } => {
+                for k in 0..new_len {
+                    push_pair(&mut rows, None, Some(&emitted[new_index + k]), RowStatus::OnlyCode);
+                }
+            }
+            DiffOp::Replace { old_index, old_len, new_index, new_len } => {
+                for k in 0..old_len.max(new_len) {
+                    let r = (k < old_len).then(|| &compared[old_index + k]);
+                    let e = (k < new_len).then(|| &emitted[new_index + k]);
+                    let status = match (r, e) {
+                        (Some(_), Some(_)) => RowStatus::Differs,
+                        (Some(_), None) => RowStatus::OnlyHistory,
+                        _ => RowStatus::OnlyCode,
+                    };
+                    push_pair(&mut rows, r, e, status);
+                }
+            }
+        }
+    }
+    rows.sort_by(|a, b| a.1.task.cmp(&b.1.task).then(a.0.total_cmp(&b.0)));
+    let rows: Vec<Row> = rows.into_iter().map(|(_, r)| r).collect();
+
+    let first_divergence = if outcome.verdict == Verdict::Nondeterminism {
+        let is_diff = |r: &Row| matches!(r.status, RowStatus::Differs | RowStatus::OnlyHistory | RowStatus::OnlyCode);
+        let named = event_id_in_message(&outcome.message)
+            .and_then(|id| rows.iter().position(|r| is_diff(r) && r.recorded.as_ref().is_some_and(|rec| rec.event_id == id)));
+        named.or_else(|| rows.iter().position(is_diff))
+    } else {
+        None
+    };
+    Alignment { rows, first_divergence, reached_task }
+}
+
+fn note_for(recorded: &Item, emitted: &Item, rtask: usize, etask: usize) -> Option<String> {
+    let mut notes = Vec::new();
+    if rtask != etask {
+        notes.push(format!("code emitted it in task {} (history: task {}); core accepts commands issued earlier", etask + 1, rtask + 1));
+    }
+    if !recorded.detail.is_empty() && !emitted.detail.is_empty() && recorded.detail != emitted.detail {
+        notes.push("inputs differ (core does not compare them)".to_string());
+    }
+    if recorded.label != emitted.label && recorded.kind == Kind::Timer {
+        notes.push("duration differs (core does not compare it)".to_string());
+    }
+    (!notes.is_empty()).then(|| notes.join("; "))
+}

@@ -1,0 +1,16 @@
+//! The diff: what the code emitted against what history recorded.
+//!
+//! * [`items`] — turns a lang command and a recorded command event into the same
+//!   [`items::Item`] (kind + the identity core compares + a human label), and knows which
+//!   commands produce no event and which events no command produced.
+//! * [`align`] — aligns the *whole* emitted command stream with the whole recorded
+//!   command-event stream (core matches commands as a queue across tasks, so a per-task
+//!   alignment would call sequential→parallel changes divergences), then files each row
+//!   under its workflow task for display and picks the first real divergence.
+//!
+//! Pure functions over (history, trace): no Python, no I/O.
+
+pub mod align;
+pub mod items;
+
+pub use align::{Alignment, Row, RowStatus, align};

@@ -1,0 +1,333 @@
+//! Loaders: every history format users have on disk, into one validated [`LoadedHistory`].
+//!
+//! JSON takes a fast path first: serde_json straight into the pbjson-generated prost types,
+//! with no intermediate tree (that is where deja's speed over the SDK's `from_json` comes
+//! from). Only when that fails on *data* — a legacy enum name, a decoded export, a bad field
+//! — do we parse into a `serde_json::Value` and walk it with the descriptors
+//! ([`super::legacy`]), which either fixes the dialect or names the event and field at fault.
+
+use std::path::{Path, PathBuf};
+
+use deja_proto::temporal::api::history::v1::{History, HistoryEvent, history_event::Attributes};
+use prost::Message;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{EventType, Format, LoadedHistory, Source, WorkflowIdSource, event_type, event_type_name, legacy};
+
+/// Everything that can be wrong with a history file. Each message names the file and,
+/// where it can, the event and field, and says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: cannot read the file: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path}:{line}:{column}: malformed JSON: {msg}")]
+    Syntax { path: String, line: usize, column: usize, msg: String },
+    #[error(
+        "{path}: truncated JSON: the file ends at line {line}, column {column}, in the middle of a value; \
+         was the download or copy cut short? Export it again (`deja fetch` or `temporal workflow show -w ID -o json`)"
+    )]
+    Truncated { path: String, line: usize, column: usize },
+    #[error(
+        "{path}: event {event_id}, field `{field}`: unknown enum value {value} for {enum_name}; \
+         the SDK would silently read it as 0 (expected one of {expected})"
+    )]
+    UnknownEnum { path: String, event_id: String, field: String, value: String, enum_name: String, expected: String },
+    #[error(
+        "{path}: event {event_id}, field `{field}`: this is a decoded (\"readable\") export: payload data is \
+         shown as text, not base64, so it cannot be replayed. Download the encoded history instead: \
+         `temporal workflow show -w WORKFLOW_ID -o json > history.json`, `deja fetch --workflow-id WORKFLOW_ID`, \
+         or the Web UI's JSON download without decoding"
+    )]
+    DecodedExport { path: String, event_id: String, field: String },
+    #[error("{path}: not a Temporal history: {why}")]
+    NotAHistory { path: String, why: String },
+    #[error("{path}: empty history: the file has no events")]
+    Empty { path: String },
+    #[error(
+        "{path}: events out of order or missing: position {position} holds event id {found}, expected {expected}; \
+         a history must hold every event from 1 on, in order"
+    )]
+    OutOfOrder { path: String, position: usize, found: i64, expected: i64 },
+    #[error("{path}: event {event_id}: {msg}")]
+    BadEvent { path: String, event_id: String, msg: String },
+    #[error("{path}: not a binary protobuf History ({msg}); JSON histories must start with `{{`")]
+    BadBinary { path: String, msg: String },
+}
+
+/// Load a history file: JSON (any dialect, bare or wrapped) or binary protobuf.
+///
+/// `workflow_id_flag` is the user's `--workflow-id`, used when the history itself does not
+/// say (histories from servers before 1.21 and bare event lists).
+pub fn load_path(path: &Path, workflow_id_flag: Option<&str>) -> Result<LoadedHistory, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
+    load_bytes(&bytes, Source::File(path.to_path_buf()), workflow_id_flag)
+}
+
+/// Load from bytes already in memory (files, server downloads, tests).
+pub fn load_bytes(bytes: &[u8], source: Source, workflow_id_flag: Option<&str>) -> Result<LoadedHistory, LoadError> {
+    let path = source.to_string();
+    let parsed = if looks_binary(&source, bytes) { parse_binary(bytes, &path)? } else { parse_json(bytes, &path)? };
+    validate(&parsed.history, &path)?;
+    let (workflow_id, workflow_id_source) = pick_workflow_id(&parsed, &source, workflow_id_flag);
+    Ok(LoadedHistory {
+        history: parsed.history,
+        source,
+        format: parsed.format,
+        workflow_id,
+        workflow_id_source,
+        run_id: parsed.run_id,
+    })
+}
+
+/// What a parser found before validation.
+struct Parsed {
+    history: History,
+    format: Format,
+    wrapper_workflow_id: Option<String>,
+    run_id: Option<String>,
+}
+
+fn looks_binary(source: &Source, bytes: &[u8]) -> bool {
+    if let Source::File(p) = source {
+        if let Some(ext) = p.extension().and_then(|e| e.to_str()) {
+            if ext.eq_ignore_ascii_case("binpb") || ext.eq_ignore_ascii_case("pb") {
+                return true;
+            }
+            if ext.eq_ignore_ascii_case("json") {
+                return false;
+            }
+        }
+    }
+    !matches!(bytes.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{') | Some(b'[') | None)
+}
+
+fn parse_binary(bytes: &[u8], path: &str) -> Result<Parsed, LoadError> {
+    let history = History::decode(bytes).map_err(|e| LoadError::BadBinary { path: path.into(), msg: e.to_string() })?;
+    if history.events.is_empty() && !bytes.is_empty() {
+        return Err(LoadError::BadBinary { path: path.into(), msg: "it decodes, but holds no events".into() });
+    }
+    Ok(Parsed { history, format: Format::Binary, wrapper_workflow_id: None, run_id: None })
+}
+
+/// The shapes a JSON history comes in: `{"events": [...]}` (CLI, SDK), the same wrapped
+/// with ids (`deja fetch`), or `{"history": {"events": [...]}}` (API responses).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonDoc {
+    #[serde(default)]
+    events: Option<Vec<HistoryEvent>>,
+    #[serde(default)]
+    history: Option<History>,
+    #[serde(default)]
+    workflow_id: Option<String>,
+    #[serde(default)]
+    run_id: Option<String>,
+}
+
+fn parse_json(bytes: &[u8], path: &str) -> Result<Parsed, LoadError> {
+    // A bare array of events (some tools write that) takes the same fast path.
+    let fast = if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        serde_json::from_slice::<Vec<HistoryEvent>>(bytes)
+            .map(|events| JsonDoc { events: Some(events), history: None, workflow_id: None, run_id: None })
+    } else {
+        serde_json::from_slice::<JsonDoc>(bytes)
+    };
+    match fast {
+        Ok(doc) => {
+            let history = match (doc.events, doc.history) {
+                (Some(events), _) => History { events },
+                (None, Some(h)) => h,
+                (None, None) => {
+                    return Err(LoadError::NotAHistory {
+                        path: path.into(),
+                        why: "the JSON object has no `events` list (nor `history.events`)".into(),
+                    });
+                }
+            };
+            Ok(Parsed { history, format: Format::Json, wrapper_workflow_id: doc.workflow_id, run_id: doc.run_id })
+        }
+        Err(e) if e.is_eof() => Err(LoadError::Truncated { path: path.into(), line: e.line(), column: e.column() }),
+        Err(e) if e.is_syntax() => Err(LoadError::Syntax {
+            path: path.into(),
+            line: e.line(),
+            column: e.column(),
+            msg: strip_position(&e.to_string()),
+        }),
+        Err(fast_err) => parse_json_slow(bytes, path, fast_err),
+    }
+}
+
+/// The careful path: a `Value` tree, the legacy dialect rewritten, every problem named.
+fn parse_json_slow(bytes: &[u8], path: &str, fast_err: serde_json::Error) -> Result<Parsed, LoadError> {
+    let mut root: Value = serde_json::from_slice(bytes)
+        .map_err(|e| LoadError::Syntax { path: path.into(), line: e.line(), column: e.column(), msg: e.to_string() })?;
+    let (wrapper_workflow_id, run_id) = match &root {
+        Value::Object(m) => (
+            m.get("workflowId").and_then(Value::as_str).map(str::to_owned),
+            m.get("runId").and_then(Value::as_str).map(str::to_owned),
+        ),
+        _ => (None, None),
+    };
+    let shape = describe_shape(&root);
+    let events = events_of(&mut root).ok_or_else(|| LoadError::NotAHistory { path: path.into(), why: shape })?;
+    let mut legacy_used = false;
+    let mut out = Vec::with_capacity(events.len());
+    for (index, ev) in events.iter_mut().enumerate() {
+        let event_id = match ev.get("eventId") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => format!("at position {}", index + 1),
+        };
+        match legacy::normalize_event(ev) {
+            Ok(changed) => legacy_used |= changed,
+            Err(legacy::WalkError::UnknownEnum { field, value, enum_name, expected }) => {
+                return Err(LoadError::UnknownEnum { path: path.into(), event_id, field, value, enum_name, expected });
+            }
+            Err(legacy::WalkError::DecodedPayload { field }) => {
+                return Err(LoadError::DecodedExport { path: path.into(), event_id, field });
+            }
+        }
+        let event = HistoryEvent::deserialize(&*ev)
+            .map_err(|e| LoadError::BadEvent { path: path.into(), event_id: event_id.clone(), msg: e.to_string() })?;
+        out.push(event);
+    }
+    if !legacy_used && out.is_empty() {
+        // Nothing to blame on an event: report what the fast parser said.
+        return Err(LoadError::NotAHistory { path: path.into(), why: fast_err.to_string() });
+    }
+    let format = if legacy_used { Format::LegacyJson } else { Format::Json };
+    Ok(Parsed { history: History { events: out }, format, wrapper_workflow_id, run_id })
+}
+
+fn events_of(root: &mut Value) -> Option<&mut Vec<Value>> {
+    match root {
+        Value::Array(a) => Some(a),
+        Value::Object(m) => {
+            if matches!(m.get("events"), Some(Value::Array(_))) {
+                return m.get_mut("events").and_then(Value::as_array_mut);
+            }
+            m.get_mut("history").and_then(|h| h.get_mut("events")).and_then(Value::as_array_mut)
+        }
+        _ => None,
+    }
+}
+
+fn describe_shape(root: &Value) -> String {
+    match root {
+        Value::Object(m) => {
+            let keys: Vec<&str> = m.keys().take(8).map(String::as_str).collect();
+            format!("expected an object with an `events` list; found keys {keys:?}")
+        }
+        other => format!("expected a JSON object with an `events` list; found {}", json_kind(other)),
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// Checks that make replay meaningful; the SDK would otherwise fail obscurely or guess.
+fn validate(h: &History, path: &str) -> Result<(), LoadError> {
+    if h.events.is_empty() {
+        return Err(LoadError::Empty { path: path.into() });
+    }
+    for (i, e) in h.events.iter().enumerate() {
+        let expected = i as i64 + 1;
+        if e.event_id != expected {
+            return Err(LoadError::OutOfOrder { path: path.into(), position: i + 1, found: e.event_id, expected });
+        }
+        let t = event_type(e);
+        if t == EventType::Unspecified {
+            return Err(LoadError::BadEvent {
+                path: path.into(),
+                event_id: e.event_id.to_string(),
+                msg: format!("event type {} is missing or unknown to this build", e.event_type),
+            });
+        }
+        if e.attributes.is_none() {
+            return Err(LoadError::BadEvent {
+                path: path.into(),
+                event_id: e.event_id.to_string(),
+                msg: format!("{} event has no attributes", event_type_name(t)),
+            });
+        }
+    }
+    let first = &h.events[0];
+    if event_type(first) != EventType::WorkflowExecutionStarted {
+        return Err(LoadError::NotAHistory {
+            path: path.into(),
+            why: format!(
+                "the first event is {}, but a workflow history starts with WorkflowExecutionStarted; deja needs the whole history from event 1",
+                event_type_name(event_type(first))
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn pick_workflow_id(p: &Parsed, source: &Source, flag: Option<&str>) -> (String, WorkflowIdSource) {
+    if let Some(Attributes::WorkflowExecutionStartedEventAttributes(a)) = p.history.events[0].attributes.as_ref() {
+        if !a.workflow_id.is_empty() {
+            return (a.workflow_id.clone(), WorkflowIdSource::StartedEvent);
+        }
+    }
+    if let Some(id) = p.wrapper_workflow_id.as_ref().filter(|s| !s.is_empty()) {
+        return (id.clone(), WorkflowIdSource::Wrapper);
+    }
+    if let Some(id) = flag {
+        return (id.to_string(), WorkflowIdSource::Flag);
+    }
+    let stem = match source {
+        Source::File(p) => p.file_stem().map(|s| s.to_string_lossy().into_owned()),
+        Source::Server(_) => None,
+    };
+    (stem.unwrap_or_else(|| "replay".into()), WorkflowIdSource::FileName)
+}
+
+/// Every history file under the given paths: files as given, directories walked
+/// recursively for `.json`, `.binpb` and `.pb`, sorted for stable output.
+pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk_dir(p, &mut out).map_err(|source| LoadError::Io { path: p.display().to_string(), source })?;
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(LoadError::Io {
+                path: p.display().to_string(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = e.path();
+        if p.is_dir() {
+            walk_dir(&p, out)?;
+        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("json" | "binpb" | "pb")) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}

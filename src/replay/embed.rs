@@ -1,0 +1,252 @@
+//! The one place deja calls Python.
+//!
+//! The interpreter is started once per process ([`Interpreter::start`]); the harness module
+//! (`python/deja_harness.py`) is compiled into the binary and loaded from memory, so an
+//! installed deja needs no extra files. Histories cross as binary protobuf bytes built by
+//! Rust; the trace comes back as protobuf bytes (activations, completions) decoded with the
+//! generated `coresdk` types, plus small JSON documents for state. No Python object
+//! outlives a call: everything is converted to plain Rust before the GIL is released.
+
+use std::ffi::CString;
+use std::time::Instant;
+
+use deja_proto::coresdk::workflow_activation::WorkflowActivation;
+use deja_proto::coresdk::workflow_completion::WorkflowActivationCompletion;
+use prost::Message;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+
+use super::pyenv::PythonEnv;
+use super::{CodeConfig, Frame, ReplayOutcome, Step, StepState, Verdict};
+
+const HARNESS_SOURCE: &str = include_str!("../../python/deja_harness.py");
+
+/// Errors from the Python side that stop a run before any verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    /// The harness's own, classified error (missing module, import error, no workflows…).
+    #[error("{message}")]
+    Harness { kind: String, message: String, detail: String },
+    #[error(
+        "temporalio is not installed in the Python environment {env} (found by {found_by}): \
+         run `{env}/bin/pip install temporalio`, or point --python-env at the environment your workers use"
+    )]
+    MissingSdk { env: String, found_by: &'static str, detail: String },
+    /// Anything else: a bug in deja or an unexpected Python failure.
+    #[error("internal Python error: {message}")]
+    Python { message: String, detail: String },
+}
+
+impl EmbedError {
+    /// The formatted Python traceback, for `-v`.
+    pub fn detail(&self) -> &str {
+        match self {
+            EmbedError::Harness { detail, .. } | EmbedError::MissingSdk { detail, .. } | EmbedError::Python { detail, .. } => {
+                detail
+            }
+        }
+    }
+}
+
+fn python_error(py: Python<'_>, err: PyErr) -> EmbedError {
+    let value = err.value(py);
+    // The harness's HarnessError carries a kind and a clean message.
+    if let (Ok(kind), Ok(message)) = (value.getattr("kind"), value.getattr("message")) {
+        if let (Ok(kind), Ok(message)) = (kind.extract::<String>(), message.extract::<String>()) {
+            let detail = value.getattr("detail").and_then(|d| d.extract::<String>()).unwrap_or_default();
+            return EmbedError::Harness { kind, message, detail };
+        }
+    }
+    let detail = format_traceback(py, &err);
+    EmbedError::Python { message: err.to_string(), detail }
+}
+
+fn format_traceback(py: Python<'_>, err: &PyErr) -> String {
+    let run = || -> PyResult<String> {
+        let tb = py.import("traceback")?;
+        let lines = tb.call_method1("format_exception", (err.value(py),))?;
+        let joined: String = lines.extract::<Vec<String>>()?.concat();
+        Ok(joined)
+    };
+    run().unwrap_or_else(|_| err.to_string())
+}
+
+/// The embedded interpreter with the harness loaded and the user's environment on its path.
+pub struct Interpreter {
+    harness: Py<PyModule>,
+    pub sdk_version: String,
+}
+
+impl Interpreter {
+    /// Start Python (once per process), put the environment's site-packages on `sys.path`
+    /// in place of the base interpreter's, check `temporalio` imports, load the harness.
+    pub fn start(env: &PythonEnv) -> Result<Interpreter, EmbedError> {
+        Python::initialize();
+        Python::attach(|py| {
+            let setup = || -> PyResult<()> {
+                let sys = py.import("sys")?;
+                sys.setattr("argv", vec!["deja"])?;
+                sys.setattr("dont_write_bytecode", false)?;
+                // Isolate like a venv with include-system-site-packages = false: drop the base
+                // interpreter's site-packages, then add the user's (processing .pth files).
+                let path = sys.getattr("path")?;
+                let kept: Vec<String> = path
+                    .extract::<Vec<String>>()?
+                    .into_iter()
+                    .filter(|p| !p.ends_with("site-packages") && !p.ends_with("dist-packages"))
+                    .collect();
+                sys.setattr("path", kept)?;
+                py.import("site")?.call_method1("addsitedir", (env.site_packages.display().to_string(),))?;
+                let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_else(|_| ".".into());
+                sys.getattr("path")?.call_method1("insert", (0, cwd))?;
+                Ok(())
+            };
+            setup().map_err(|e| python_error(py, e))?;
+            if let Err(e) = py.import("temporalio.worker") {
+                let detail = format_traceback(py, &e);
+                let not_found = e.is_instance_of::<pyo3::exceptions::PyModuleNotFoundError>(py);
+                return Err(if not_found {
+                    EmbedError::MissingSdk { env: env.root.display().to_string(), found_by: env.found_by, detail }
+                } else {
+                    EmbedError::Python { message: format!("importing temporalio failed: {e}"), detail }
+                });
+            }
+            let code = CString::new(HARNESS_SOURCE).expect("harness source has no NUL");
+            let module = PyModule::from_code(py, &code, c"deja_harness.py", c"deja_harness").map_err(|e| python_error(py, e))?;
+            py.import("sys")
+                .and_then(|s| s.getattr("modules"))
+                .and_then(|m| m.set_item("deja_harness", &module))
+                .map_err(|e| python_error(py, e))?;
+            let sdk_version = module
+                .call_method0("sdk_version")
+                .and_then(|v| v.extract::<String>())
+                .map_err(|e| python_error(py, e))?;
+            Ok(Interpreter { harness: module.unbind(), sdk_version })
+        })
+    }
+
+    /// Import the user's code and build a replayer for it.
+    pub fn load(&self, config: &CodeConfig) -> Result<Session, EmbedError> {
+        Python::attach(|py| {
+            let cfg = PyDict::new(py);
+            let run = || -> PyResult<Py<PyAny>> {
+                cfg.set_item("workflows", &config.workflows)?;
+                cfg.set_item("python_path", &config.python_path)?;
+                cfg.set_item("unsandboxed", config.unsandboxed)?;
+                cfg.set_item("data_converter", &config.data_converter)?;
+                cfg.set_item("interceptors", &config.interceptors)?;
+                cfg.set_item("queries", &config.queries)?;
+                cfg.set_item("record_state", config.record_state)?;
+                cfg.set_item("debug_mode", config.debug_mode)?;
+                Ok(self.harness.bind(py).call_method1("load", (cfg,))?.unbind())
+            };
+            let session = run().map_err(|e| python_error(py, e))?;
+            let registered = session
+                .bind(py)
+                .getattr("registered")
+                .and_then(|r| r.extract::<Vec<String>>())
+                .map_err(|e| python_error(py, e))?;
+            Ok(Session { session, registered })
+        })
+    }
+}
+
+/// A loaded set of workflows with its replayer, ready to replay many histories.
+pub struct Session {
+    session: Py<PyAny>,
+    pub registered: Vec<String>,
+}
+
+impl Session {
+    /// Replay one history (binary protobuf) under `workflow_id`.
+    pub fn replay(&self, history: &[u8], workflow_id: &str) -> Result<ReplayOutcome, EmbedError> {
+        Python::attach(|py| {
+            let started = Instant::now();
+            let result = self
+                .session
+                .bind(py)
+                .call_method1("replay", (PyBytes::new(py, history), workflow_id))
+                .map_err(|e| python_error(py, e))?;
+            let seconds = started.elapsed().as_secs_f64();
+            convert_outcome(py, &result, seconds).map_err(|e| python_error(py, e))
+        })
+    }
+
+    pub fn close(&self) {
+        Python::attach(|py| {
+            let _ = self.session.bind(py).call_method0("close");
+        });
+    }
+}
+
+fn get<'py>(d: &Bound<'py, PyAny>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+    d.get_item(key)
+}
+
+fn opt_string(d: &Bound<'_, PyAny>, key: &str) -> PyResult<Option<String>> {
+    let v = get(d, key)?;
+    if v.is_none() { Ok(None) } else { Ok(Some(v.extract()?)) }
+}
+
+fn frame_of(v: &Bound<'_, PyAny>) -> PyResult<Option<Frame>> {
+    if v.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Frame {
+        file: get(v, "file")?.extract()?,
+        line: get(v, "line")?.extract()?,
+        function: get(v, "function")?.extract().unwrap_or_default(),
+        code: get(v, "code")?.extract().unwrap_or_default(),
+    }))
+}
+
+fn bytes_of<'a>(v: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
+    Ok(v.cast::<PyBytes>()?.as_bytes())
+}
+
+fn decode_err(what: &str, e: prost::DecodeError) -> PyErr {
+    pyo3::exceptions::PyValueError::new_err(format!("invalid {what} protobuf from the harness: {e}"))
+}
+
+fn convert_outcome(_py: Python<'_>, r: &Bound<'_, PyAny>, seconds: f64) -> PyResult<ReplayOutcome> {
+    let verdict = Verdict::parse(&get(r, "verdict")?.extract::<String>()?);
+    let frames = get(r, "frames")?
+        .cast::<PyList>()?
+        .iter()
+        .map(|f| frame_of(&f))
+        .collect::<PyResult<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut steps = Vec::new();
+    for s in get(r, "steps")?.cast::<PyList>()?.iter() {
+        let activation = WorkflowActivation::decode(bytes_of(&get(&s, "activation")?)?).map_err(|e| decode_err("activation", e))?;
+        let completion = WorkflowActivationCompletion::decode(bytes_of(&get(&s, "completion")?)?)
+            .map_err(|e| decode_err("completion", e))?;
+        let command_sites = match s.get_item("command_sites") {
+            Ok(list) if !list.is_none() => {
+                list.cast::<PyList>()?.iter().map(|f| frame_of(&f)).collect::<PyResult<Vec<_>>>()?
+            }
+            _ => Vec::new(),
+        };
+        let state = match s.get_item("state") {
+            Ok(st) if !st.is_none() => {
+                let raw = bytes_of(&st)?;
+                Some(serde_json::from_slice::<StepState>(raw).map_err(|e| {
+                    pyo3::exceptions::PyValueError::new_err(format!("invalid state JSON from the harness: {e}"))
+                })?)
+            }
+            _ => None,
+        };
+        steps.push(Step { activation, completion, command_sites, state });
+    }
+    Ok(ReplayOutcome {
+        verdict,
+        error_kind: opt_string(r, "error_kind")?,
+        message: get(r, "message")?.extract()?,
+        raw: get(r, "raw")?.extract().unwrap_or_default(),
+        frames,
+        steps,
+        seconds,
+    })
+}

@@ -1,0 +1,128 @@
+//! Replay: run the user's workflow code, through their own `temporalio` SDK, against a
+//! history, inside an embedded CPython — and bring back a plain-Rust trace.
+//!
+//! * [`pyenv`] — finds the user's Python environment and checks it can host the SDK.
+//! * [`embed`] — the only place that calls Python: starts the interpreter, loads the
+//!   harness (`python/deja_harness.py`, compiled into the binary) and converts results.
+//! * this module — the trace types everything downstream (diff, reports, TUI) reads.
+//!
+//! The verdict is the SDK core's, never deja's own: deja adds structure around it.
+
+pub mod embed;
+pub mod pyenv;
+
+use deja_proto::coresdk::workflow_activation::WorkflowActivation;
+use deja_proto::coresdk::workflow_completion::WorkflowActivationCompletion;
+use serde::{Deserialize, Serialize};
+
+/// The SDK's verdict on one history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Pass,
+    Nondeterminism,
+    WorkflowTaskFailure,
+    Error,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Nondeterminism => "nondeterminism",
+            Verdict::WorkflowTaskFailure => "workflow-task-failure",
+            Verdict::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Verdict {
+        match s {
+            "pass" => Verdict::Pass,
+            "nondeterminism" => Verdict::Nondeterminism,
+            "workflow-task-failure" => Verdict::WorkflowTaskFailure,
+            _ => Verdict::Error,
+        }
+    }
+}
+
+/// A source location in user code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Frame {
+    pub file: String,
+    pub line: u32,
+    pub function: String,
+    #[serde(default)]
+    pub code: String,
+}
+
+impl std::fmt::Display for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", crate::report::display_path(&self.file), self.line)?;
+        if !self.function.is_empty() {
+            write!(f, " in {}", self.function)?;
+        }
+        Ok(())
+    }
+}
+
+/// The workflow's state right after a step (only recorded when asked: it costs a query
+/// per activation).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct StepState {
+    /// Pending coroutine stacks, innermost frame last.
+    #[serde(default)]
+    pub stacks: Vec<Vec<Frame>>,
+    /// The workflow instance's fields, as short reprs.
+    #[serde(default)]
+    pub fields: indexmap::IndexMap<String, String>,
+    /// Results of `--query` queries: `{"result": …}` or `{"error": …}`.
+    #[serde(default)]
+    pub queries: indexmap::IndexMap<String, serde_json::Value>,
+}
+
+/// One activation: what core sent, what the code answered, where each command came from.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub activation: WorkflowActivation,
+    pub completion: WorkflowActivationCompletion,
+    /// One entry per command of the completion: the user line that issued it.
+    pub command_sites: Vec<Option<Frame>>,
+    pub state: Option<StepState>,
+}
+
+impl Step {
+    pub fn is_eviction(&self) -> bool {
+        use deja_proto::coresdk::workflow_activation::workflow_activation_job::Variant;
+        self.activation.jobs.iter().any(|j| matches!(j.variant, Some(Variant::RemoveFromCache(_))))
+    }
+}
+
+/// Everything one replay produced.
+#[derive(Clone, Debug)]
+pub struct ReplayOutcome {
+    pub verdict: Verdict,
+    /// For `Error`: `unregistered-type`, `deadlock`, `invalid-history`, `other`.
+    pub error_kind: Option<String>,
+    /// One clean line: the core's message out of its debug dump, or the exception.
+    pub message: String,
+    /// The SDK's full failure text (shown with -v).
+    pub raw: String,
+    /// User frames of a task failure or deadlock, innermost last.
+    pub frames: Vec<Frame>,
+    pub steps: Vec<Step>,
+    /// Seconds spent inside the SDK replay call.
+    pub seconds: f64,
+}
+
+/// How to load the user's code, resolved from flags and `[tool.deja]`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CodeConfig {
+    pub workflows: Vec<String>,
+    pub python_path: Vec<String>,
+    pub unsandboxed: bool,
+    pub data_converter: Option<String>,
+    pub interceptors: Vec<String>,
+    pub queries: Vec<String>,
+    pub record_state: bool,
+    pub debug_mode: bool,
+}

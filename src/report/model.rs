@@ -1,0 +1,159 @@
+//! The finished result of replaying one history — what every reporter (text, JSON, JUnit,
+//! TUI) reads. Built once from (history, trace); plain data.
+
+use serde::Serialize;
+
+use crate::diff::{Alignment, Row, align};
+use crate::history::tasks::{Timeline, WorkflowTask};
+use crate::history::{Format, LoadedHistory, WorkflowIdSource};
+use crate::replay::{Frame, ReplayOutcome, Verdict};
+
+/// The history, in a sentence.
+#[derive(Clone, Debug, Serialize)]
+pub struct HistoryInfo {
+    pub source: String,
+    pub format: Format,
+    pub workflow_type: String,
+    pub workflow_id: String,
+    pub workflow_id_source: WorkflowIdSource,
+    pub run_id: Option<String>,
+    pub events: usize,
+    pub tasks: usize,
+    /// Set with `--until`: the history was cut after this event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until_event_id: Option<i64>,
+}
+
+impl HistoryInfo {
+    pub fn of(h: &LoadedHistory, tl: &Timeline) -> HistoryInfo {
+        HistoryInfo {
+            source: h.source.to_string(),
+            format: h.format,
+            workflow_type: h.workflow_type().to_string(),
+            workflow_id: h.workflow_id.clone(),
+            workflow_id_source: h.workflow_id_source,
+            run_id: h.run_id.clone(),
+            events: h.events().len(),
+            tasks: tl.tasks.len(),
+            until_event_id: None,
+        }
+    }
+}
+
+/// A source excerpt around a line.
+#[derive(Clone, Debug, Serialize)]
+pub struct SourceExcerpt {
+    pub file: String,
+    pub line: u32,
+    /// `(line number, text)` pairs.
+    pub lines: Vec<(u32, String)>,
+}
+
+impl SourceExcerpt {
+    /// Read `context` lines either side of `frame`'s line; `None` if the file is unreadable.
+    pub fn read(frame: &Frame, context: u32) -> Option<SourceExcerpt> {
+        let text = std::fs::read_to_string(&frame.file).ok()?;
+        let from = frame.line.saturating_sub(context).max(1);
+        let to = frame.line + context;
+        let lines = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (i as u32 + 1, l.to_string()))
+            .filter(|(n, _)| (from..=to).contains(n))
+            .collect();
+        Some(SourceExcerpt { file: frame.file.clone(), line: frame.line, lines })
+    }
+}
+
+/// Where and why replay diverged.
+#[derive(Clone, Debug, Serialize)]
+pub struct Divergence {
+    pub task: WorkflowTask,
+    pub row: Row,
+    /// The user line whose call issued the divergent command (or, when the code emitted
+    /// nothing there, the last command it emitted in that task).
+    pub site: Option<Frame>,
+    pub source: Option<SourceExcerpt>,
+}
+
+/// One replayed history, finished.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReplayReport {
+    pub schema: &'static str,
+    pub history: HistoryInfo,
+    pub verdict: Verdict,
+    pub error_kind: Option<String>,
+    pub message: String,
+    /// User frames of a task failure or deadlock, innermost last.
+    pub frames: Vec<Frame>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceExcerpt>,
+    pub divergence: Option<Divergence>,
+    pub alignment: Alignment,
+    pub activations: usize,
+    pub seconds: f64,
+    #[serde(skip)]
+    pub raw: String,
+}
+
+impl ReplayReport {
+    pub fn build(h: &LoadedHistory, tl: &Timeline, outcome: &ReplayOutcome) -> ReplayReport {
+        let alignment = align(h, tl, outcome);
+        let divergence = alignment.divergence().map(|row| {
+            let task = tl.tasks[row.task].clone();
+            let site = row
+                .emitted
+                .as_ref()
+                .and_then(|e| e.site.clone())
+                .or_else(|| alignment.rows_of_task(row.task).filter_map(|r| r.emitted.as_ref()).filter_map(|e| e.site.clone()).last());
+            let source = site.as_ref().and_then(|s| SourceExcerpt::read(s, 3));
+            Divergence { task, row: row.clone(), site, source }
+        });
+        let source = if divergence.is_none() { outcome.frames.last().and_then(|f| SourceExcerpt::read(f, 2)) } else { None };
+        ReplayReport {
+            schema: "deja.replay/v1",
+            history: HistoryInfo::of(h, tl),
+            verdict: outcome.verdict,
+            error_kind: outcome.error_kind.clone(),
+            message: clean_message(&outcome.message),
+            frames: outcome.frames.clone(),
+            source,
+            divergence,
+            alignment,
+            activations: outcome.steps.iter().filter(|s| !s.is_eviction()).count(),
+            seconds: outcome.seconds,
+            raw: outcome.raw.clone(),
+        }
+    }
+
+    /// A short signature that groups failures with the same cause (for `check`).
+    pub fn signature(&self) -> String {
+        let mut sig = format!("{} {}", self.history.workflow_type, self.verdict.as_str());
+        if let Some(d) = &self.divergence {
+            let rec = d.row.recorded.as_ref().map(|r| r.item.event_type).unwrap_or("-");
+            let emi = d.row.emitted.as_ref().map(|e| e.item.command).unwrap_or("-");
+            sig.push_str(&format!(" history:{rec} code:{emi}"));
+            if let Some(s) = &d.site {
+                sig.push_str(&format!(" at {}:{}", super::display_path(&s.file), s.line));
+            }
+        } else if let Some(f) = self.frames.last() {
+            sig.push_str(&format!(" at {}:{}", super::display_path(&f.file), f.line));
+        } else if let Some(k) = &self.error_kind {
+            sig.push_str(&format!(" {k}"));
+        }
+        sig
+    }
+}
+
+/// Core's message without the "Nondeterminism error:" preamble (the verdict says that).
+pub fn clean_message(m: &str) -> String {
+    let m = m.trim();
+    for p in ["Nondeterminism error: ", "Workflow activation completion failed: "] {
+        if let Some(i) = m.find(p) {
+            let code = m[..i].trim();
+            let rest = &m[i + p.len()..];
+            return if code.is_empty() { rest.to_string() } else { format!("{code} {rest}") };
+        }
+    }
+    m.to_string()
+}
