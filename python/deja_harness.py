@@ -4,38 +4,81 @@ Loaded by the Rust binary from a string (``PyModule::from_code(code,
 "deja_harness.py", "deja_harness")``) and placed in ``sys.modules``; it must not
 depend on ``__file__`` or on sibling files. Standard library + temporalio only.
 
-What it does
-------------
-* ``load(config)`` imports the team's workflow modules, builds ONE
-  ``temporalio.worker.Replayer`` and starts ONE long-lived
-  ``Replayer.workflow_replay_iterator`` on a background thread (its own event
-  loop). The SDK's worker setup (including the sandbox validation of every
-  registered workflow, which re-imports the workflow module once per workflow
-  type) is paid once per Session, not once per history.
-* ``Session.replay(history_bytes, workflow_id)`` hands a binary
-  ``temporal.api.history.v1.History`` to that iterator and waits for its
-  ``WorkflowReplayResult``. The verdict is the SDK's own (``replay_failure``).
-* Both workflow runners (sandboxed and unsandboxed) are wrapped by
-  ``_RecordingRunner`` whose instances see every activation and completion
-  (public ``WorkflowRunner`` / ``WorkflowInstance`` API). They record the
-  activation/completion bytes, the user source line that issued each command
-  and, when ``record_state`` is on, the workflow state after each activation
-  (task stacks, instance fields, user queries run through an injected
-  query-only activation whose ``respond_to_query`` commands are dropped).
+API
+---
+``sdk_version() -> str``
+``load(config: dict) -> Session`` raises ``HarnessError(kind, message, detail)``
+    kind: "missing-module" | "import-error" | "no-workflows" | "bad-spec" |
+    "bad-attr" | "environment". Config keys: workflows, python_path,
+    unsandboxed, data_converter, interceptors, queries, record_state,
+    debug_mode (see ``load``).
+``Session.registered: list[str]`` workflow type names ("*" = dynamic)
+``Session.replay(history: bytes, workflow_id: str) -> dict``
+    history is a serialized ``temporal.api.history.v1.History``. Result::
 
-Noise: the Rust core's own console logging is switched off (the Replayer gets
-a private ``temporalio.runtime.Runtime`` with ``logging=None``), the SDK's
-Python log records under ``temporalio`` are captured (used for tracebacks) and
-not propagated, and ``warnings`` raised during a replay are captured into the
-result. Nothing is written to fd 2 by a replay.
+        verdict     "pass" | "nondeterminism" | "workflow-task-failure" | "error"
+        error_kind  None | "unregistered-type" | "deadlock" | "invalid-history" | "other"
+        message     one line (core's message for non-determinism; "Type: msg" for
+                    task failures; where it was blocked for deadlocks)
+        raw         the SDK's full failure text ("" on pass)
+        frames      [{file,line,function,code}] user frames, innermost last
+                    (task failures and deadlocks)
+        steps       [{activation: bytes, completion: bytes,
+                      command_sites: [site | None per command],
+                      state: bytes (UTF-8 JSON) | None}]
+        warnings    [str] Python warnings raised by the replay   (extension)
+        output      str   text the workflow code printed/logged   (extension)
+
+    One step per non-eviction activation the workflow instance handled, in
+    order. ``activation`` is the lang ``coresdk.workflow_activation.
+    WorkflowActivation`` as the instance got it (payloads already decoded by
+    the data converter's codec); ``completion`` is the instance's
+    ``WorkflowActivationCompletion`` before payload encoding (no run_id, no
+    injected query responses). An activation the SDK's deadlock detector gave
+    up on is not a step. ``state`` (record_state only) is
+    ``{"stacks": [[site...]...], "fields": {name: repr}, "queries":
+    {name: {"result": json-or-repr} | {"error": msg}}}``.
+``Session.close()``
+
+How
+---
+* ``load`` imports the team's workflow modules, builds ONE
+  ``temporalio.worker.Replayer`` and runs ONE long-lived
+  ``Replayer.workflow_replay_iterator`` on a background thread (own event
+  loop). The SDK's worker setup, including sandbox validation of every
+  registered workflow (a module re-import per workflow type), is paid once per
+  Session instead of once per history (``replay_workflow`` per history was
+  ~16x slower on 543 small histories).
+* ``replay`` hands the history to that iterator and waits for its
+  ``WorkflowReplayResult``; the verdict is the SDK's own ``replay_failure``.
+* Both runners (sandboxed and unsandboxed) are wrapped by ``_RecordingRunner``
+  (public ``WorkflowRunner``/``WorkflowInstance`` API) whose instances see every
+  activation and completion. Command sites come from a per-instance hook on
+  the SDK instance's ``_add_command`` that walks the stack to the first user
+  frame, with fallbacks for commands issued after user code returned or raised
+  (return line / raise line), for tasks spawned by gather/ensure_future (the
+  spawning line) and for cancels run from SDK callbacks (the line that started
+  what is cancelled). State is read from the instance after each activation;
+  user queries run through an injected query-only activation whose
+  ``respond_to_query`` commands are dropped (does not change verdicts).
+* Noise: core's console logging is off (private ``Runtime`` with
+  ``logging=None``: no ``WARN ... Failing workflow task`` lines); the SDK's
+  ``temporalio`` log records are captured (they carry the tracebacks) and not
+  propagated; warnings and sys.stdout/sys.stderr writes made on replay threads
+  go into the result. Nothing reaches fd 1/2 from a replay unless the workflow
+  writes to the file descriptors directly.
+* A deadlock the SDK cannot interrupt (code blocked in C, e.g. time.sleep(30))
+  would block the SDK until the thread wakes; after the SDK has reported the
+  deadlock we wait ``_DEADLOCK_GRACE_SECONDS`` more, answer "deadlock"
+  ourselves and start a fresh replayer (the stuck threads are daemons).
 """
-
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import dataclasses
 import importlib
+import inspect
 import json
 import linecache
 import logging
@@ -49,6 +92,7 @@ import threading
 import time
 import traceback
 import warnings
+import weakref
 from typing import Any
 
 import temporalio
@@ -80,7 +124,7 @@ _STARTED = temporalio.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_EXECUTION_START
 # lock or a long time.sleep) makes the SDK wait forever before it evicts.
 # After the deadlock has been reported we wait this long for the SDK's own
 # result, then answer "deadlock" ourselves and abandon that replay pipeline.
-_DEADLOCK_GRACE_SECONDS = 8.0
+_DEADLOCK_GRACE_SECONDS = 3.0
 
 
 # --------------------------------------------------------------------------
@@ -310,6 +354,17 @@ def _module_for_file(path: str) -> tuple[str, str]:
     return d, ".".join(parts)
 
 
+_CODE_ROOTS: set[str] = set()
+
+
+def _purge_modules_under(root: str) -> None:
+    for k, m in list(sys.modules.items()):
+        f = getattr(m, "__file__", None)
+        # only user code: a code root may well contain the virtualenv
+        if f and _under(_norm(f), root) and _FILTER.is_user(f) and k != "deja_harness":
+            del sys.modules[k]
+
+
 def _purge_modules(name: str) -> None:
     top = name.split(".")[0]
     for k in list(sys.modules):
@@ -361,8 +416,15 @@ def _import_target(target: str, what: str) -> Any:
             raise HarnessError("bad-spec", f"cannot derive a module name from '{target}'")
         root_n = _norm(root)
         # The sandbox re-imports the module BY NAME, so its root must come
-        # first on sys.path and a same-named module from elsewhere (another
-        # version of the code loaded earlier) must be forgotten.
+        # first on sys.path, and modules loaded earlier from another code
+        # root (e.g. the previous version of the same code: workflows.py and
+        # its sibling activities.py) must be forgotten, or the new code would
+        # silently run against the old siblings.
+        for other in list(_CODE_ROOTS):
+            if other != root_n:
+                _purge_modules_under(other)
+                _CODE_ROOTS.discard(other)
+        _CODE_ROOTS.add(root_n)
         sys.path[:] = [p for p in sys.path if not (p and _norm(p) == root_n)]
         sys.path.insert(0, root)
         importlib.invalidate_caches()
@@ -560,15 +622,35 @@ def _collect_workflows(specs: list[str]) -> list[type]:
 # --------------------------------------------------------------------------
 
 
+def _thread_gen() -> int | None:
+    return getattr(threading.current_thread(), "deja_gen", None)
+
+
 class _Capture(logging.Handler):
-    """Receives the SDK's log records; keeps them for the current replay."""
+    """Receives the SDK's log records; keeps them for the current replay.
+
+    Only records from the threads of the current pipeline generation are
+    kept: an abandoned pipeline (uninterruptible deadlock) may still log when
+    its thread finally wakes up, and that must not land in a later replay.
+    """
 
     def __init__(self) -> None:
         super().__init__(level=logging.DEBUG)
         self.sink: _Collector | None = None
+        self.gen: int | None = None
+
+    def attach(self, sink: "_Collector | None", gen: int | None) -> None:
+        self.sink = sink
+        self.gen = gen
+
+    def accepts(self) -> "_Collector | None":
+        sink = self.sink
+        if sink is not None and _thread_gen() == self.gen:
+            return sink
+        return None
 
     def emit(self, record: logging.LogRecord) -> None:
-        sink = self.sink
+        sink = self.accepts()
         if sink is not None:
             sink.records.append(record)
 
@@ -589,14 +671,49 @@ def _install_capture() -> None:
         lg.setLevel(logging.WARNING)
 
     def showwarning(message, category, filename, lineno, file=None, line=None):
-        sink = _CAPTURE.sink
-        if sink is not None:
-            sink.warnings.append(f"{filename}:{lineno}: {category.__name__}: {message}")
+        if _thread_gen() is not None:
+            # Raised on a replay thread: part of that replay's result (or
+            # dropped, for an abandoned pipeline), never printed.
+            sink = _CAPTURE.accepts()
+            if sink is not None:
+                sink.warnings.append(f"{filename}:{lineno}: {category.__name__}: {message}")
             return
         _ORIG_SHOWWARNING(message, category, filename, lineno, file, line)
 
     warnings.showwarning = showwarning
+    if not isinstance(sys.stdout, _ReplayStream) and sys.stdout is not None:
+        sys.stdout = _ReplayStream(sys.stdout)
+    if not isinstance(sys.stderr, _ReplayStream) and sys.stderr is not None:
+        sys.stderr = _ReplayStream(sys.stderr)
     _CAPTURE_INSTALLED = True
+
+
+class _ReplayStream:
+    """sys.stdout / sys.stderr wrapper: text written by a replay thread
+    (print() or logging in workflow code) goes into that replay's result
+    ("output") instead of the terminal; every other thread writes through."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def write(self, text: str) -> int:
+        if _thread_gen() is None:
+            return self._real.write(text)
+        sink = _CAPTURE.accepts()
+        if sink is not None and len(sink.output) < 1000:
+            sink.output.append(text)
+        return len(text)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if _thread_gen() is None:
+            self._real.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
 
 
 _RUNTIME: temporalio.runtime.Runtime | None = None
@@ -621,12 +738,13 @@ def _quiet_runtime() -> temporalio.runtime.Runtime:
 class _Collector:
     """Everything recorded for one replay."""
 
-    __slots__ = ("steps", "records", "warnings", "deadlock")
+    __slots__ = ("steps", "records", "warnings", "output", "deadlock")
 
     def __init__(self) -> None:
         self.steps: list[dict] = []
         self.records: list[logging.LogRecord] = []
         self.warnings: list[str] = []
+        self.output: list[str] = []
         self.deadlock = threading.Event()
 
 
@@ -639,12 +757,15 @@ class _Probe:
     ``f_lineno`` is the line of the ``return``).
     """
 
-    __slots__ = ("impl", "sites", "finished")
+    __slots__ = ("impl", "sites", "finished", "spawned")
 
     def __init__(self, impl: Any) -> None:
         self.impl = impl
         self.sites: list | None = None
         self.finished: dict = {}
+        # asyncio task -> (file, line, function) of the user code that created
+        # it (asyncio.gather / ensure_future / create_task ...)
+        self.spawned: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 _pending_probe = threading.local()
@@ -698,9 +819,10 @@ def _site_for_command(probe: _Probe, frame) -> tuple | None:
                 if site:
                     return site
     task = _current_task()
-    done = probe.finished.get(task) if task is not None else None
-    if done is not None:
-        return _frame_key(done)
+    if task is not None:
+        done = probe.finished.get(task)
+        if done is not None:
+            return _frame_key(done)
     for f in sdk_frames:
         if f.f_code.co_name == "run_update":
             job = f.f_locals.get("job")
@@ -711,6 +833,20 @@ def _site_for_command(probe: _Probe, frame) -> tuple | None:
                 return _def_line(fn.__code__)
             except Exception:
                 return None
+    # A task whose coroutine is SDK code (e.g. asyncio.gather over
+    # workflow.execute_activity(...) calls, ensure_future(workflow.sleep(...)),
+    # or a cancel processed inside such a task): the line that created it.
+    if task is not None:
+        return probe.spawned.get(task)
+    return None
+
+
+def _first_user_frame(frame) -> tuple | None:
+    is_user = _FILTER.is_user
+    while frame is not None:
+        if is_user(frame.f_code.co_filename):
+            return _frame_key(frame)
+        frame = frame.f_back
     return None
 
 
@@ -730,6 +866,23 @@ def _install_probe(impl: Any) -> _Probe:
 
     impl._add_command = _add_command
 
+    orig_create_task = impl.create_task
+
+    def create_task(coro, *, name=None, context=None):
+        task = orig_create_task(coro, name=name, context=context)
+        try:
+            site = _first_user_frame(sys._getframe(1))
+            if site is None:
+                parent = _current_task()
+                site = probe.spawned.get(parent) if parent is not None else None
+            if site is not None:
+                probe.spawned[task] = site
+        except Exception:
+            pass
+        return task
+
+    impl.create_task = create_task
+
     orig_get_update = getattr(impl, "workflow_get_update_handler", None)
     if orig_get_update is not None:
 
@@ -742,7 +895,7 @@ def _install_probe(impl: Any) -> _Probe:
             try:
                 defn = impl._updates.get(name)
                 fn = defn.fn if defn is not None else None
-                if fn is None or not asyncio.iscoroutinefunction(fn):
+                if fn is None or not inspect.iscoroutinefunction(fn):
                     return orig_get_update(name)
                 obj = impl._object
                 is_method = defn.is_method
@@ -833,12 +986,33 @@ _short_repr.maxdict = 10
 _short_repr.maxlevel = 3
 
 
+# command kind -> (namespace, seq field) for commands that start something ...
+_SEQ_STARTS = {
+    "start_timer": ("timer", "seq"),
+    "schedule_activity": ("activity", "seq"),
+    "schedule_local_activity": ("local_activity", "seq"),
+    "start_child_workflow_execution": ("child", "seq"),
+    "signal_external_workflow_execution": ("signal", "seq"),
+    "schedule_nexus_operation": ("nexus", "seq"),
+}
+# ... and for the commands that cancel it.
+_SEQ_CANCELS = {
+    "cancel_timer": ("timer", "seq"),
+    "request_cancel_activity": ("activity", "seq"),
+    "request_cancel_local_activity": ("local_activity", "seq"),
+    "cancel_child_workflow_execution": ("child", "child_workflow_seq"),
+    "cancel_signal_workflow": ("signal", "seq"),
+    "request_cancel_nexus_operation": ("nexus", "seq"),
+}
+
+
 class _RecordingInstance(temporalio.worker.WorkflowInstance):
     def __init__(self, inner: temporalio.worker.WorkflowInstance, probe: _Probe | None, owner: _Recorder) -> None:
         self.inner = inner
         self.probe = probe
         self.owner = owner
         self._qseq = 0
+        self._seq_sites: dict = {}
 
     # -- delegation -------------------------------------------------------
     def get_serialization_context(self, command_info):
@@ -894,11 +1068,25 @@ class _RecordingInstance(temporalio.worker.WorkflowInstance):
         return completion
 
     def _step(self, act, act_bytes: bytes, completion, sites: list, probe, run_queries: bool) -> dict:
-        ncmd = len(completion.successful.commands) if completion.HasField("successful") else 0
+        commands = completion.successful.commands if completion.HasField("successful") else ()
+        ncmd = len(commands)
         command_sites: list = []
         if probe is not None and len(sites) == ncmd:
-            for s in sites:
-                command_sites.append(_site(*s) if s is not None else None)
+            seq_sites = self._seq_sites
+            for cmd, raw in zip(commands, sites):
+                kind = cmd.WhichOneof("variant")
+                pair = _SEQ_STARTS.get(kind)
+                if pair is not None:
+                    if raw is not None:
+                        seq_sites[(pair[0], getattr(cmd, kind).seq)] = raw
+                elif raw is None:
+                    pair = _SEQ_CANCELS.get(kind)
+                    if pair is not None:
+                        # A cancel issued from an SDK callback (e.g. the done
+                        # callback of a cancelled workflow.sleep): point at the
+                        # code that started what is being cancelled.
+                        raw = seq_sites.get((pair[0], getattr(getattr(cmd, kind), pair[1])))
+                command_sites.append(_site(*raw) if raw is not None else None)
         else:
             command_sites = [None] * ncmd
         state = None
@@ -920,6 +1108,9 @@ class _RecordingInstance(temporalio.worker.WorkflowInstance):
             tasks.sort(key=lambda t: (t is not primary, t.get_name()))
             for task in tasks:
                 frames = _async_stack(task)
+                spawned = probe.spawned.get(task)
+                if spawned is not None:
+                    frames.insert(0, _site(*spawned))
                 if frames:
                     stacks.append(frames)
         except Exception:
@@ -1036,7 +1227,8 @@ class _DaemonExecutor(concurrent.futures.Executor):
     and reused.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, gen: int) -> None:
+        self._gen = gen
         self._work: queue.SimpleQueue = queue.SimpleQueue()
         self._idle = 0
         self._lock = threading.Lock()
@@ -1053,7 +1245,9 @@ class _DaemonExecutor(concurrent.futures.Executor):
                 n = self._n
         self._work.put((fut, fn, args, kwargs))
         if spawn:
-            threading.Thread(target=self._loop, name=f"deja_workflow_{n}", daemon=True).start()
+            t = threading.Thread(target=self._loop, name=f"deja_workflow_{self._gen}_{n}", daemon=True)
+            t.deja_gen = self._gen  # type: ignore[attr-defined]
+            t.start()
         return fut
 
     def _loop(self) -> None:
@@ -1089,14 +1283,17 @@ class _Request:
 class _Pipeline:
     """Feeds histories one at a time to a long-lived workflow_replay_iterator."""
 
-    def __init__(self, replayer: temporalio.worker.Replayer) -> None:
+    def __init__(self, replayer: temporalio.worker.Replayer, recorder: "_Recorder", gen: int) -> None:
         self.replayer = replayer
+        self.recorder = recorder
+        self.gen = gen
         self.ready: concurrent.futures.Future = concurrent.futures.Future()
         self.dead = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue | None = None
         self._current: _Request | None = None
-        self._thread = threading.Thread(target=self._main, name="deja_replayer", daemon=True)
+        self._thread = threading.Thread(target=self._main, name=f"deja_replayer_{gen}", daemon=True)
+        self._thread.deja_gen = gen  # type: ignore[attr-defined]
         self._thread.start()
 
     def _main(self) -> None:
@@ -1170,7 +1367,14 @@ def _verdict(verdict: str, error_kind: str | None, message: str, raw: str = "") 
         "frames": [],
         "steps": [],
         "warnings": [],
+        "output": "",
     }
+
+
+_GENERATION = 0
+# Log capture is process-wide, so replays are serialised process-wide too
+# (the SDK replays strictly one history at a time anyway).
+_REPLAY_LOCK = threading.RLock()
 
 
 class Session:
@@ -1183,15 +1387,15 @@ class Session:
             defn = temporalio.workflow._Definition.from_class(cls)
             self.registered.append(defn.name if defn.name else "*")
         self._kwargs = replayer_kwargs
-        debug = bool(replayer_kwargs.get("debug_mode")) or bool(os.environ.get("TEMPORAL_DEBUG"))
-        self._recorder = _Recorder(record_state, queries, debug)
-        self._lock = threading.Lock()
+        self._debug = bool(replayer_kwargs.get("debug_mode")) or bool(os.environ.get("TEMPORAL_DEBUG"))
+        self._record_state = record_state
+        self._queries = list(queries)
         self._closed = False
         self._pipeline: _Pipeline | None = None
         self._pipeline = self._start_pipeline()
 
     # -- pipeline management ----------------------------------------------
-    def _make_replayer(self) -> temporalio.worker.Replayer:
+    def _make_replayer(self, recorder: _Recorder, gen: int) -> temporalio.worker.Replayer:
         kw = dict(self._kwargs)
         interceptors = list(kw.pop("interceptors", []))
         interceptors.append(_ProbeInterceptor())  # last = innermost
@@ -1199,30 +1403,34 @@ class Session:
         unsandboxed = kw.pop("unsandboxed_workflow_runner")
         return temporalio.worker.Replayer(
             workflows=self._classes,
-            workflow_runner=_RecordingRunner(sandboxed, self._recorder),
-            unsandboxed_workflow_runner=_RecordingRunner(unsandboxed, self._recorder),
+            workflow_runner=_RecordingRunner(sandboxed, recorder),
+            unsandboxed_workflow_runner=_RecordingRunner(unsandboxed, recorder),
             interceptors=interceptors,
-            workflow_task_executor=_DaemonExecutor(),  # type: ignore[arg-type]
+            workflow_task_executor=_DaemonExecutor(gen),  # type: ignore[arg-type]
             runtime=_quiet_runtime(),
             **kw,
         )
 
     def _start_pipeline(self) -> _Pipeline:
+        global _GENERATION
+        _GENERATION += 1
+        gen = _GENERATION
         collector = _Collector()
-        _CAPTURE.sink = collector
+        recorder = _Recorder(self._record_state, self._queries, self._debug)
+        _CAPTURE.attach(collector, gen)
         try:
-            pipeline = _Pipeline(self._make_replayer())
+            pipeline = _Pipeline(self._make_replayer(recorder, gen), recorder, gen)
             pipeline.ready.result()
         except BaseException as exc:  # noqa: BLE001
             raise _startup_error(exc, collector) from None
         finally:
-            _CAPTURE.sink = None
+            _CAPTURE.attach(None, None)
         return pipeline
 
     # -- public API ---------------------------------------------------------
     def replay(self, history: bytes, workflow_id: str) -> dict:
         """Replay one binary History; see module docs for the result shape."""
-        with self._lock:
+        with _REPLAY_LOCK:
             if self._closed:
                 raise HarnessError("environment", "replay() called on a closed Session")
             try:
@@ -1239,27 +1447,37 @@ class Session:
                     "invalid-history",
                     f"first event (id {first.event_id}) is not WorkflowExecutionStarted; the history is truncated or not a workflow history",
                 )
-            wf_type = first.workflow_execution_started_event_attributes.workflow_type.name
+            attrs = first.workflow_execution_started_event_attributes
+            wf_type = attrs.workflow_type.name
+            # The id matters (workflow.info().workflow_id, derived child ids);
+            # servers >= 1.21 record it in the started event.
+            workflow_id = str(workflow_id or attrs.workflow_id or "deja-replay")
             wh = temporalio.client.WorkflowHistory(workflow_id, events)
             if self._pipeline is None or self._pipeline.dead:
-                self._pipeline = self._start_pipeline()
+                try:
+                    self._pipeline = self._start_pipeline()
+                except HarnessError as exc:
+                    out = _verdict("error", "other", f"could not restart the replayer: {exc.message}", exc.detail)
+                    return out
+            pipeline = self._pipeline
             collector = _Collector()
             req = _Request(wh, collector)
-            self._recorder.collector = collector
-            _CAPTURE.sink = collector
+            pipeline.recorder.collector = collector
+            _CAPTURE.attach(collector, pipeline.gen)
             try:
-                self._pipeline.submit(req)
+                pipeline.submit(req)
                 result, failure = self._wait(req, collector)
             finally:
-                self._recorder.collector = None
-                _CAPTURE.sink = None
+                pipeline.recorder.collector = None
+                _CAPTURE.attach(None, None)
             out = self._classify(result, failure, collector, wf_type)
             out["steps"] = collector.steps
             out["warnings"] = collector.warnings
+            out["output"] = "".join(collector.output)
             return out
 
     def close(self) -> None:
-        with self._lock:
+        with _REPLAY_LOCK:
             if self._closed:
                 return
             self._closed = True

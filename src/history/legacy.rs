@@ -241,3 +241,46 @@ mod tests {
         assert!(matches!(normalize_event(&mut shorthand), Err(WalkError::DecodedPayload { .. })));
     }
 }
+
+/// The reverse of [`normalize_event`]: proto3 enum names to the legacy PascalCase dialect,
+/// as old UI/tctl exports wrote them. Used by tests to make legacy files from real ones.
+#[cfg(test)]
+pub fn to_legacy(event: &mut Value) {
+    fn pascal(name: &str, prefix: &str) -> String {
+        name.strip_prefix(prefix)
+            .unwrap_or(name)
+            .split('_')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next().map(|f| f.to_string() + &c.as_str().to_lowercase()).unwrap_or_default()
+            })
+            .collect()
+    }
+    fn go(msg: &MessageDescriptor, v: &mut Value) {
+        let Value::Object(map) = v else { return };
+        for (key, val) in map.iter_mut() {
+            let Some(field) = msg.get_field_by_json_name(key) else { continue };
+            match field.kind() {
+                Kind::Enum(e) => {
+                    let prefix = enum_prefix(&e);
+                    if let Value::String(s) = val {
+                        *s = pascal(s, &prefix);
+                    }
+                }
+                Kind::Message(m) if field.is_map() => {
+                    if let (Kind::Message(vm), Value::Object(entries)) = (m.map_entry_value_field().kind(), &mut *val) {
+                        if !is_well_known(&vm) {
+                            entries.values_mut().for_each(|item| go(&vm, item));
+                        }
+                    }
+                }
+                Kind::Message(m) if !is_well_known(&m) => match val {
+                    Value::Array(items) => items.iter_mut().for_each(|item| go(&m, item)),
+                    other => go(&m, other),
+                },
+                _ => {}
+            }
+        }
+    }
+    go(history_event(), event);
+}

@@ -11,6 +11,8 @@ pub mod describe;
 pub mod legacy;
 pub mod load;
 pub mod tasks;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 

@@ -91,6 +91,8 @@ pub struct ReplayReport {
     pub divergence: Option<Divergence>,
     pub alignment: Alignment,
     pub activations: usize,
+    /// Every activation in order: what core delivered, what the code answered.
+    pub trace: Vec<TraceStep>,
     pub seconds: f64,
     #[serde(skip)]
     pub raw: String,
@@ -121,6 +123,7 @@ impl ReplayReport {
             divergence,
             alignment,
             activations: outcome.steps.iter().filter(|s| !s.is_eviction()).count(),
+            trace: outcome.steps.iter().map(TraceStep::of).collect(),
             seconds: outcome.seconds,
             raw: outcome.raw.clone(),
         }
@@ -156,4 +159,85 @@ pub fn clean_message(m: &str) -> String {
         }
     }
     m.to_string()
+}
+
+/// One activation, summarised for reports (the full protos stay in the trace).
+#[derive(Clone, Debug, Serialize)]
+pub struct TraceStep {
+    pub history_length: u32,
+    pub is_replaying: bool,
+    /// Job names, e.g. `InitializeWorkflow`, `ResolveActivity`, `SignalWorkflow`.
+    pub jobs: Vec<String>,
+    /// Command names the code emitted, e.g. `ScheduleActivity`; empty on failure.
+    pub commands: Vec<String>,
+    /// The failure message when the activation failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+impl TraceStep {
+    pub fn of(step: &crate::replay::Step) -> TraceStep {
+        use deja_proto::coresdk::workflow_completion::workflow_activation_completion::Status;
+        let jobs = step.activation.jobs.iter().map(|j| job_name(j.variant.as_ref()).to_string()).collect();
+        let (commands, failure) = match step.completion.status.as_ref() {
+            Some(Status::Successful(s)) => (s.commands.iter().map(|c| command_name(c.variant.as_ref()).to_string()).collect(), None),
+            Some(Status::Failed(f)) => (Vec::new(), Some(f.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default())),
+            None => (Vec::new(), None),
+        };
+        TraceStep { history_length: step.activation.history_length, is_replaying: step.activation.is_replaying, jobs, commands, failure }
+    }
+}
+
+/// `ResolveActivity` for a job variant.
+pub fn job_name(v: Option<&deja_proto::coresdk::workflow_activation::workflow_activation_job::Variant>) -> &'static str {
+    use deja_proto::coresdk::workflow_activation::workflow_activation_job::Variant as J;
+    match v {
+        None => "Unknown",
+        Some(J::InitializeWorkflow(_)) => "InitializeWorkflow",
+        Some(J::FireTimer(_)) => "FireTimer",
+        Some(J::UpdateRandomSeed(_)) => "UpdateRandomSeed",
+        Some(J::QueryWorkflow(_)) => "QueryWorkflow",
+        Some(J::CancelWorkflow(_)) => "CancelWorkflow",
+        Some(J::SignalWorkflow(_)) => "SignalWorkflow",
+        Some(J::ResolveActivity(_)) => "ResolveActivity",
+        Some(J::NotifyHasPatch(_)) => "NotifyHasPatch",
+        Some(J::ResolveChildWorkflowExecutionStart(_)) => "ResolveChildWorkflowExecutionStart",
+        Some(J::ResolveChildWorkflowExecution(_)) => "ResolveChildWorkflowExecution",
+        Some(J::ResolveSignalExternalWorkflow(_)) => "ResolveSignalExternalWorkflow",
+        Some(J::ResolveRequestCancelExternalWorkflow(_)) => "ResolveRequestCancelExternalWorkflow",
+        Some(J::DoUpdate(_)) => "DoUpdate",
+        Some(J::ResolveNexusOperationStart(_)) => "ResolveNexusOperationStart",
+        Some(J::ResolveNexusOperation(_)) => "ResolveNexusOperation",
+        Some(J::RemoveFromCache(_)) => "RemoveFromCache",
+    }
+}
+
+/// `ScheduleActivity` for a command variant.
+pub fn command_name(v: Option<&deja_proto::coresdk::workflow_commands::workflow_command::Variant>) -> &'static str {
+    use deja_proto::coresdk::workflow_commands::workflow_command::Variant as C;
+    match v {
+        None => "Unknown",
+        Some(C::StartTimer(_)) => "StartTimer",
+        Some(C::ScheduleActivity(_)) => "ScheduleActivity",
+        Some(C::RespondToQuery(_)) => "RespondToQuery",
+        Some(C::RequestCancelActivity(_)) => "RequestCancelActivity",
+        Some(C::CancelTimer(_)) => "CancelTimer",
+        Some(C::CompleteWorkflowExecution(_)) => "CompleteWorkflowExecution",
+        Some(C::FailWorkflowExecution(_)) => "FailWorkflowExecution",
+        Some(C::ContinueAsNewWorkflowExecution(_)) => "ContinueAsNewWorkflowExecution",
+        Some(C::CancelWorkflowExecution(_)) => "CancelWorkflowExecution",
+        Some(C::SetPatchMarker(_)) => "SetPatchMarker",
+        Some(C::StartChildWorkflowExecution(_)) => "StartChildWorkflowExecution",
+        Some(C::CancelChildWorkflowExecution(_)) => "CancelChildWorkflowExecution",
+        Some(C::RequestCancelExternalWorkflowExecution(_)) => "RequestCancelExternalWorkflowExecution",
+        Some(C::SignalExternalWorkflowExecution(_)) => "SignalExternalWorkflowExecution",
+        Some(C::CancelSignalWorkflow(_)) => "CancelSignalWorkflow",
+        Some(C::ScheduleLocalActivity(_)) => "ScheduleLocalActivity",
+        Some(C::RequestCancelLocalActivity(_)) => "RequestCancelLocalActivity",
+        Some(C::UpsertWorkflowSearchAttributes(_)) => "UpsertWorkflowSearchAttributes",
+        Some(C::ModifyWorkflowProperties(_)) => "ModifyWorkflowProperties",
+        Some(C::UpdateResponse(_)) => "UpdateResponse",
+        Some(C::ScheduleNexusOperation(_)) => "ScheduleNexusOperation",
+        Some(C::RequestCancelNexusOperation(_)) => "RequestCancelNexusOperation",
+    }
 }

@@ -99,3 +99,45 @@ impl ConnectionArgs {
         config::resolve(self, env, read_file)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser)]
+    #[command(name = "deja")]
+    struct Cli {
+        #[command(flatten)]
+        conn: ConnectionArgs,
+    }
+
+    #[test]
+    fn help_names_every_variable() {
+        let help = Cli::command().render_long_help().to_string();
+        for var in [
+            "TEMPORAL_ADDRESS",
+            "TEMPORAL_NAMESPACE",
+            "TEMPORAL_API_KEY",
+            "TEMPORAL_TLS]",
+            "TEMPORAL_TLS_CLIENT_CERT_PATH",
+            "TEMPORAL_TLS_CLIENT_KEY_PATH",
+            "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+            "TEMPORAL_TLS_SERVER_NAME",
+            "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION",
+            "TEMPORAL_GRPC_META_",
+            "TEMPORAL_PROFILE",
+            "TEMPORAL_CONFIG_FILE",
+        ] {
+            assert!(help.contains(var), "{var} missing from:\n{help}");
+        }
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn grpc_meta_repeats() {
+        let cli =
+            Cli::try_parse_from(["deja", "--grpc-meta", "a=1", "--grpc-meta", "b=2"]).unwrap();
+        assert_eq!(cli.conn.grpc_meta, vec!["a=1", "b=2"]);
+    }
+}

@@ -51,7 +51,11 @@ impl std::fmt::Debug for Client {
 /// address, TLS setting or credential fails here with a clear error rather than at the
 /// first real call.
 pub async fn connect(config: &ConnectionConfig) -> Result<Client, FetchError> {
-    let scheme = if config.tls.is_some() { "https" } else { "http" };
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let bad_address = |e: tonic::transport::Error| FetchError::InvalidSetting {
         setting: "--address".into(),
         reason: format!("`{}`: {e}", config.address),
@@ -67,19 +71,30 @@ pub async fn connect(config: &ConnectionConfig) -> Result<Client, FetchError> {
     if let Some(tls) = &config.tls {
         endpoint = crate::tls::apply(endpoint, tls)?;
     }
-    let channel = endpoint.connect().await.map_err(|e| from_connect_error(&e, config))?;
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| from_connect_error(&e, config))?;
     let raw = WorkflowServiceClient::with_interceptor(channel, Headers::new(config)?)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
 
-    let mut client =
-        Client { raw, shared: Arc::new(Shared { config: config.clone(), server_version: String::new() }) };
+    let mut client = Client {
+        raw,
+        shared: Arc::new(Shared {
+            config: config.clone(),
+            server_version: String::new(),
+        }),
+    };
     let info = client
         .call(CallCtx::new("GetSystemInfo", config), |mut c| async move {
             c.get_system_info(GetSystemInfoRequest {}).await
         })
         .await?;
-    client.shared = Arc::new(Shared { config: config.clone(), server_version: info.server_version });
+    client.shared = Arc::new(Shared {
+        config: config.clone(),
+        server_version: info.server_version,
+    });
     Ok(client)
 }
 
@@ -113,13 +128,22 @@ impl Client {
         let result = self
             .call(CallCtx::new("DescribeNamespace", self.config()), |mut c| {
                 let ns = ns.clone();
-                async move { c.describe_namespace(DescribeNamespaceRequest { namespace: ns, ..Default::default() }).await }
+                async move {
+                    c.describe_namespace(DescribeNamespaceRequest {
+                        namespace: ns,
+                        ..Default::default()
+                    })
+                    .await
+                }
             })
             .await;
         match result {
             Ok(_) => Ok(()),
             // DescribeNamespace answers a plain NOT_FOUND.
-            Err(FetchError::Rpc { code: tonic::Code::NotFound, .. }) => Err(FetchError::NamespaceNotFound {
+            Err(FetchError::Rpc {
+                code: tonic::Code::NotFound,
+                ..
+            }) => Err(FetchError::NamespaceNotFound {
                 namespace: ns,
                 address: self.address().to_string(),
             }),
@@ -128,13 +152,20 @@ impl Client {
     }
 
     /// Runs one RPC with retries, mapping the final failure to a `FetchError`.
-    pub(crate) async fn call<T, F, Fut>(&self, ctx: CallCtx<'_>, mut rpc: F) -> Result<T, FetchError>
+    pub(crate) async fn call<T, F, Fut>(
+        &self,
+        ctx: CallCtx<'_>,
+        mut rpc: F,
+    ) -> Result<T, FetchError>
     where
         F: FnMut(RawClient) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
-        let (result, attempts) = with_retry(&self.shared.config.retry, || rpc(self.raw.clone())).await;
-        result.map(tonic::Response::into_inner).map_err(|s| from_status(&s, &CallCtx { attempts, ..ctx }))
+        let (result, attempts) =
+            with_retry(&self.shared.config.retry, || rpc(self.raw.clone())).await;
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(|s| from_status(&s, &CallCtx { attempts, ..ctx }))
     }
 }
 
@@ -154,13 +185,16 @@ impl Headers {
         };
         let mut entries = Vec::new();
         for (k, v) in &config.grpc_meta {
-            let key = AsciiMetadataKey::from_bytes(k.as_bytes()).map_err(|_| invalid("--grpc-meta key"))?;
-            let mut value = AsciiMetadataValue::try_from(v.as_str()).map_err(|_| invalid("--grpc-meta value"))?;
+            let key = AsciiMetadataKey::from_bytes(k.as_bytes())
+                .map_err(|_| invalid("--grpc-meta key"))?;
+            let mut value = AsciiMetadataValue::try_from(v.as_str())
+                .map_err(|_| invalid("--grpc-meta value"))?;
             value.set_sensitive(true);
             entries.push((key, value));
         }
         // Temporal Cloud routes API-key requests by this header; harmless elsewhere.
-        let ns = AsciiMetadataValue::try_from(config.namespace.as_str()).map_err(|_| invalid("--namespace"))?;
+        let ns = AsciiMetadataValue::try_from(config.namespace.as_str())
+            .map_err(|_| invalid("--namespace"))?;
         entries.push((AsciiMetadataKey::from_static("temporal-namespace"), ns));
         if let Some(key) = &config.api_key {
             // The error must not quote the key.
@@ -169,7 +203,10 @@ impl Headers {
             v.set_sensitive(true);
             entries.push((AsciiMetadataKey::from_static("authorization"), v));
         }
-        Ok(Headers { entries: Arc::new(entries), timeout: config.rpc_timeout })
+        Ok(Headers {
+            entries: Arc::new(entries),
+            timeout: config.rpc_timeout,
+        })
     }
 }
 
@@ -194,7 +231,8 @@ mod tests {
         let mut c = ConnectionConfig::new("h:1", "ns1");
         c.api_key = Some(ApiKey::new("k1"));
         c.grpc_meta.insert("x-team".into(), "blue".into());
-        c.grpc_meta.insert("authorization".into(), "overridden".into());
+        c.grpc_meta
+            .insert("authorization".into(), "overridden".into());
         let mut h = Headers::new(&c).unwrap();
         let req = h.call(Request::new(())).unwrap();
         let md = req.metadata();

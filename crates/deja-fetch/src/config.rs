@@ -110,7 +110,9 @@ impl fmt::Debug for PemSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PemSource::File { path, origin } => write!(f, "File({origin} {})", path.display()),
-            PemSource::Inline { data, origin } => write!(f, "Inline({origin}, {} bytes)", data.len()),
+            PemSource::Inline { data, origin } => {
+                write!(f, "Inline({origin}, {} bytes)", data.len())
+            }
         }
     }
 }
@@ -233,19 +235,25 @@ pub fn resolve(
     layers.push(Layer::from_args(args)?);
     let merged = Layer::merge(layers);
 
-    let address = merged.address.filter(|a| !a.is_empty()).unwrap_or_else(|| DEFAULT_ADDRESS.into());
+    let address = merged
+        .address
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| DEFAULT_ADDRESS.into());
     validate_address(&address)?;
-    let namespace =
-        merged.namespace.filter(|n| !n.is_empty()).unwrap_or_else(|| DEFAULT_NAMESPACE.into());
+    let namespace = merged
+        .namespace
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| DEFAULT_NAMESPACE.into());
     let api_key = merged.api_key.filter(|k| !k.is_empty()).map(ApiKey::new);
-    if let Some(key) = &api_key {
-        if tonic::metadata::AsciiMetadataValue::try_from(format!("Bearer {}", key.expose())).is_err() {
-            return Err(FetchError::InvalidSetting {
-                setting: "API key (--api-key / TEMPORAL_API_KEY)".into(),
-                // Not quoted: it is a secret.
-                reason: "contains characters not allowed in a gRPC header (a stray newline?)".into(),
-            });
-        }
+    if let Some(key) = &api_key
+        && tonic::metadata::AsciiMetadataValue::try_from(format!("Bearer {}", key.expose()))
+            .is_err()
+    {
+        return Err(FetchError::InvalidSetting {
+            setting: "API key (--api-key / TEMPORAL_API_KEY)".into(),
+            // Not quoted: it is a secret.
+            reason: "contains characters not allowed in a gRPC header (a stray newline?)".into(),
+        });
     }
 
     let tls_settings = TlsConfig {
@@ -256,7 +264,9 @@ pub fn resolve(
         disable_host_verification: merged.disable_host_verification.unwrap_or(false),
     };
     let any_tls_setting = merged.tls_hint || tls_settings != TlsConfig::default();
-    let tls_on = merged.tls_enabled.unwrap_or(api_key.is_some() || any_tls_setting);
+    let tls_on = merged
+        .tls_enabled
+        .unwrap_or(api_key.is_some() || any_tls_setting);
     let tls = if tls_on {
         check_cert_key_pair(&tls_settings)?;
         Some(tls_settings)
@@ -301,11 +311,16 @@ fn load_config_file(
     } else {
         (default_config_path(env), false)
     };
-    let Some(path) = path else { return Ok((None, None)) };
+    let Some(path) = path else {
+        return Ok((None, None));
+    };
     match read_file(&path) {
         Ok(text) => Ok((Some(ConfigFile::parse(&text, &path)?), Some(path))),
         Err(e) if e.kind() == io::ErrorKind::NotFound && !must_exist => Ok((None, Some(path))),
-        Err(e) => Err(FetchError::ConfigFileRead { path, reason: e.to_string() }),
+        Err(e) => Err(FetchError::ConfigFileRead {
+            path,
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -394,12 +409,24 @@ impl Layer {
             l.tls_hint = true;
             l.tls_enabled = t.disabled.map(|d| !d);
             l.server_ca = pem(
-                (t.server_ca_cert_path.as_deref(), &origin("tls.server_ca_cert_path")),
-                (t.server_ca_cert_data.as_deref(), &origin("tls.server_ca_cert_data")),
+                (
+                    t.server_ca_cert_path.as_deref(),
+                    &origin("tls.server_ca_cert_path"),
+                ),
+                (
+                    t.server_ca_cert_data.as_deref(),
+                    &origin("tls.server_ca_cert_data"),
+                ),
             )?;
             l.client_cert = pem(
-                (t.client_cert_path.as_deref(), &origin("tls.client_cert_path")),
-                (t.client_cert_data.as_deref(), &origin("tls.client_cert_data")),
+                (
+                    t.client_cert_path.as_deref(),
+                    &origin("tls.client_cert_path"),
+                ),
+                (
+                    t.client_cert_data.as_deref(),
+                    &origin("tls.client_cert_data"),
+                ),
             )?;
             l.client_key = pem(
                 (t.client_key_path.as_deref(), &origin("tls.client_key_path")),
@@ -409,7 +436,8 @@ impl Layer {
             l.disable_host_verification = t.disable_host_verification;
         }
         for (k, v) in p.grpc_meta.iter().flatten() {
-            l.grpc_meta.push((normalize_meta_key(k), Some(v.clone()), origin("grpc_meta")));
+            l.grpc_meta
+                .push((normalize_meta_key(k), Some(v.clone()), origin("grpc_meta")));
         }
         Ok(l)
     }
@@ -422,25 +450,47 @@ impl Layer {
             api_key: get(E::API_KEY),
             tls_enabled: env_bool(env, E::TLS)?,
             server_ca: pem(
-                (env.get(E::TLS_SERVER_CA_CERT_PATH).map(String::as_str), E::TLS_SERVER_CA_CERT_PATH),
-                (env.get(E::TLS_SERVER_CA_CERT_DATA).map(String::as_str), E::TLS_SERVER_CA_CERT_DATA),
+                (
+                    env.get(E::TLS_SERVER_CA_CERT_PATH).map(String::as_str),
+                    E::TLS_SERVER_CA_CERT_PATH,
+                ),
+                (
+                    env.get(E::TLS_SERVER_CA_CERT_DATA).map(String::as_str),
+                    E::TLS_SERVER_CA_CERT_DATA,
+                ),
             )?,
             client_cert: pem(
-                (env.get(E::TLS_CLIENT_CERT_PATH).map(String::as_str), E::TLS_CLIENT_CERT_PATH),
-                (env.get(E::TLS_CLIENT_CERT_DATA).map(String::as_str), E::TLS_CLIENT_CERT_DATA),
+                (
+                    env.get(E::TLS_CLIENT_CERT_PATH).map(String::as_str),
+                    E::TLS_CLIENT_CERT_PATH,
+                ),
+                (
+                    env.get(E::TLS_CLIENT_CERT_DATA).map(String::as_str),
+                    E::TLS_CLIENT_CERT_DATA,
+                ),
             )?,
             client_key: pem(
-                (env.get(E::TLS_CLIENT_KEY_PATH).map(String::as_str), E::TLS_CLIENT_KEY_PATH),
-                (env.get(E::TLS_CLIENT_KEY_DATA).map(String::as_str), E::TLS_CLIENT_KEY_DATA),
+                (
+                    env.get(E::TLS_CLIENT_KEY_PATH).map(String::as_str),
+                    E::TLS_CLIENT_KEY_PATH,
+                ),
+                (
+                    env.get(E::TLS_CLIENT_KEY_DATA).map(String::as_str),
+                    E::TLS_CLIENT_KEY_DATA,
+                ),
             )?,
             server_name: get(E::TLS_SERVER_NAME).filter(|s| !s.is_empty()),
             disable_host_verification: env_bool(env, E::TLS_DISABLE_HOST_VERIFICATION)?,
             ..Layer::default()
         };
         for (k, v) in env {
-            if let Some(rest) = k.strip_prefix(E::GRPC_META_PREFIX).filter(|r| !r.is_empty()) {
+            if let Some(rest) = k
+                .strip_prefix(E::GRPC_META_PREFIX)
+                .filter(|r| !r.is_empty())
+            {
                 let value = (!v.is_empty()).then(|| v.clone());
-                l.grpc_meta.push((normalize_meta_key(rest), value, k.clone()));
+                l.grpc_meta
+                    .push((normalize_meta_key(rest), value, k.clone()));
             }
         }
         Ok(l)
@@ -448,7 +498,11 @@ impl Layer {
 
     fn from_args(a: &ConnectionArgs) -> Result<Layer, FetchError> {
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
-        let (ca_path, cert_path, key_path) = (path(&a.tls_ca_path), path(&a.tls_cert_path), path(&a.tls_key_path));
+        let (ca_path, cert_path, key_path) = (
+            path(&a.tls_ca_path),
+            path(&a.tls_cert_path),
+            path(&a.tls_key_path),
+        );
         let mut l = Layer {
             address: a.address.clone(),
             namespace: a.namespace.clone(),
@@ -464,7 +518,10 @@ impl Layer {
             )?,
             client_key: pem(
                 (key_path.as_deref(), "--tls-key-path"),
-                (a.tls_key_data.as_ref().map(|k| k.expose()), "--tls-key-data"),
+                (
+                    a.tls_key_data.as_ref().map(|k| k.expose()),
+                    "--tls-key-data",
+                ),
             )?,
             server_name: a.tls_server_name.clone(),
             disable_host_verification: a.tls_disable_host_verification,
@@ -477,7 +534,11 @@ impl Layer {
                     reason: format!("`{kv}` is not KEY=VALUE"),
                 });
             };
-            l.grpc_meta.push((k.trim().to_ascii_lowercase(), Some(v.to_string()), "--grpc-meta".into()));
+            l.grpc_meta.push((
+                k.trim().to_ascii_lowercase(),
+                Some(v.to_string()),
+                "--grpc-meta".into(),
+            ));
         }
         Ok(l)
     }
@@ -485,7 +546,10 @@ impl Layer {
 
 /// A path or inline data for one PEM item from one layer; both at once is an error.
 /// Empty strings count as unset.
-fn pem(path: (Option<&str>, &str), data: (Option<&str>, &str)) -> Result<Option<PemSource>, FetchError> {
+fn pem(
+    path: (Option<&str>, &str),
+    data: (Option<&str>, &str),
+) -> Result<Option<PemSource>, FetchError> {
     let p = path.0.filter(|s| !s.is_empty());
     let d = data.0.filter(|s| !s.is_empty());
     match (p, d) {
@@ -493,8 +557,14 @@ fn pem(path: (Option<&str>, &str), data: (Option<&str>, &str)) -> Result<Option<
             setting: path.1.into(),
             reason: format!("cannot be combined with {}; set only one of them", data.1),
         }),
-        (Some(p), None) => Ok(Some(PemSource::File { path: PathBuf::from(p), origin: path.1.into() })),
-        (None, Some(d)) => Ok(Some(PemSource::Inline { data: d.into(), origin: data.1.into() })),
+        (Some(p), None) => Ok(Some(PemSource::File {
+            path: PathBuf::from(p),
+            origin: path.1.into(),
+        })),
+        (None, Some(d)) => Ok(Some(PemSource::Inline {
+            data: d.into(),
+            origin: data.1.into(),
+        })),
         (None, None) => Ok(None),
     }
 }
@@ -522,7 +592,10 @@ fn normalize_meta_key(k: &str) -> String {
 
 fn validate_meta(key: &str, value: &str, origin: &str) -> Result<(), FetchError> {
     use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
-    let bad = |reason: String| FetchError::InvalidSetting { setting: origin.into(), reason };
+    let bad = |reason: String| FetchError::InvalidSetting {
+        setting: origin.into(),
+        reason,
+    };
     if key.ends_with("-bin") {
         return Err(bad(format!("binary metadata key `{key}` is not supported")));
     }
@@ -540,7 +613,9 @@ fn validate_address(address: &str) -> Result<(), FetchError> {
         reason: format!("`{address}` {reason}"),
     };
     if address.contains("://") {
-        return Err(bad("must be HOST:PORT without a scheme (use --tls for TLS)"));
+        return Err(bad(
+            "must be HOST:PORT without a scheme (use --tls for TLS)",
+        ));
     }
     let port = address.rsplit_once(':').map(|(_, p)| p);
     match port {
@@ -548,7 +623,9 @@ fn validate_address(address: &str) -> Result<(), FetchError> {
         _ => return Err(bad("must be HOST:PORT, e.g. localhost:7233")),
     }
     // Build the URI now so a bad host fails here, with the flag named.
-    format!("http://{address}").parse::<tonic::transport::Uri>().map_err(|_| bad("is not a valid HOST:PORT"))?;
+    format!("http://{address}")
+        .parse::<tonic::transport::Uri>()
+        .map_err(|_| bad("is not a valid HOST:PORT"))?;
     Ok(())
 }
 

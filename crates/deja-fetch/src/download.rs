@@ -61,7 +61,9 @@ pub struct DownloadOptions {
 
 impl Default for DownloadOptions {
     fn default() -> Self {
-        DownloadOptions { concurrency: DEFAULT_CONCURRENCY }
+        DownloadOptions {
+            concurrency: DEFAULT_CONCURRENCY,
+        }
     }
 }
 
@@ -89,7 +91,11 @@ pub struct DownloadSummary {
 impl DownloadSummary {
     pub fn histories_per_sec(&self) -> f64 {
         let s = self.elapsed.as_secs_f64();
-        if s > 0.0 { self.fetched as f64 / s } else { 0.0 }
+        if s > 0.0 {
+            self.fetched as f64 / s
+        } else {
+            0.0
+        }
     }
 }
 
@@ -181,8 +187,17 @@ enum Outcome {
     Fetched(FetchedRun),
 }
 
-async fn fetch_one(client: Client, exec: ExecutionSummary, out_dir: PathBuf) -> Result<Outcome, FetchError> {
-    let path = store::history_path(&out_dir, &exec.workflow_type, &exec.workflow_id, &exec.run_id);
+async fn fetch_one(
+    client: Client,
+    exec: ExecutionSummary,
+    out_dir: PathBuf,
+) -> Result<Outcome, FetchError> {
+    let path = store::history_path(
+        &out_dir,
+        &exec.workflow_type,
+        &exec.workflow_id,
+        &exec.run_id,
+    );
     if !exec.is_running() && store::is_complete(&path).await {
         return Ok(Outcome::Skipped(exec));
     }
@@ -218,7 +233,9 @@ impl<T> Future for AbortOnDrop<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.0).poll(cx).map(|joined| match joined {
             Ok(result) => result,
-            Err(e) => Err(FetchError::Internal(format!("history fetch task failed: {e}"))),
+            Err(e) => Err(FetchError::Internal(format!(
+                "history fetch task failed: {e}"
+            ))),
         })
     }
 }
@@ -236,7 +253,11 @@ mod tests {
     #[test]
     fn rate_is_zero_without_time() {
         assert_eq!(DownloadSummary::default().histories_per_sec(), 0.0);
-        let s = DownloadSummary { fetched: 10, elapsed: Duration::from_secs(2), ..Default::default() };
+        let s = DownloadSummary {
+            fetched: 10,
+            elapsed: Duration::from_secs(2),
+            ..Default::default()
+        };
         assert_eq!(s.histories_per_sec(), 5.0);
     }
 }

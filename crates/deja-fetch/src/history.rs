@@ -1,7 +1,9 @@
 //! Fetching one run's full history, page by page.
 
 use deja_proto::temporal::api::common::v1::WorkflowExecution;
-use deja_proto::temporal::api::enums::v1::{EventType, HistoryEventFilterType, WorkflowExecutionStatus};
+use deja_proto::temporal::api::enums::v1::{
+    EventType, HistoryEventFilterType, WorkflowExecutionStatus,
+};
 use deja_proto::temporal::api::history::v1::{History, history_event::Attributes};
 use deja_proto::temporal::api::workflowservice::v1::{
     DescribeWorkflowExecutionRequest, GetWorkflowExecutionHistoryRequest,
@@ -78,7 +80,10 @@ pub async fn fetch_history(
     loop {
         let req = GetWorkflowExecutionHistoryRequest {
             namespace: ns.clone(),
-            execution: Some(WorkflowExecution { workflow_id: workflow_id.into(), run_id: run_id.clone() }),
+            execution: Some(WorkflowExecution {
+                workflow_id: workflow_id.into(),
+                run_id: run_id.clone(),
+            }),
             maximum_page_size: HISTORY_PAGE_SIZE,
             next_page_token: token,
             wait_new_event: false,
@@ -111,7 +116,9 @@ pub async fn fetch_history(
         .events
         .first()
         .and_then(|e| match &e.attributes {
-            Some(Attributes::WorkflowExecutionStartedEventAttributes(a)) => a.workflow_type.as_ref(),
+            Some(Attributes::WorkflowExecutionStartedEventAttributes(a)) => {
+                a.workflow_type.as_ref()
+            }
             _ => None,
         })
         .map(|t| t.name.clone())
@@ -132,10 +139,16 @@ pub async fn fetch_history(
 }
 
 async fn latest_run_id(client: &Client, workflow_id: &str) -> Result<String, FetchError> {
-    let ctx = CallCtx { workflow: Some((workflow_id, None)), ..CallCtx::new("DescribeWorkflowExecution", client.config()) };
+    let ctx = CallCtx {
+        workflow: Some((workflow_id, None)),
+        ..CallCtx::new("DescribeWorkflowExecution", client.config())
+    };
     let req = DescribeWorkflowExecutionRequest {
         namespace: client.namespace().into(),
-        execution: Some(WorkflowExecution { workflow_id: workflow_id.into(), run_id: String::new() }),
+        execution: Some(WorkflowExecution {
+            workflow_id: workflow_id.into(),
+            run_id: String::new(),
+        }),
     };
     let resp = client
         .call(ctx, |mut c| {
@@ -160,9 +173,21 @@ mod tests {
 
     #[test]
     fn close_events_map_to_statuses() {
-        assert_eq!(status_after(EventType::WorkflowExecutionCompleted), WorkflowExecutionStatus::Completed);
-        assert_eq!(status_after(EventType::WorkflowExecutionContinuedAsNew), WorkflowExecutionStatus::ContinuedAsNew);
-        assert_eq!(status_after(EventType::WorkflowTaskStarted), WorkflowExecutionStatus::Running);
-        assert_eq!(status_after(EventType::Unspecified), WorkflowExecutionStatus::Running);
+        assert_eq!(
+            status_after(EventType::WorkflowExecutionCompleted),
+            WorkflowExecutionStatus::Completed
+        );
+        assert_eq!(
+            status_after(EventType::WorkflowExecutionContinuedAsNew),
+            WorkflowExecutionStatus::ContinuedAsNew
+        );
+        assert_eq!(
+            status_after(EventType::WorkflowTaskStarted),
+            WorkflowExecutionStatus::Running
+        );
+        assert_eq!(
+            status_after(EventType::Unspecified),
+            WorkflowExecutionStatus::Running
+        );
     }
 }

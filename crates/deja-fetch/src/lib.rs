@@ -55,8 +55,8 @@ pub use args::ConnectionArgs;
 pub use client::{Client, RawClient, connect};
 pub use config::{ApiKey, ConnectionConfig, PemSource, TlsConfig};
 pub use download::{
-    DEFAULT_CONCURRENCY, DownloadOptions, DownloadSummary, FetchedRun, NoProgress, Progress, fetch_stream,
-    fetch_to_dir,
+    DEFAULT_CONCURRENCY, DownloadOptions, DownloadSummary, FetchedRun, NoProgress, Progress,
+    fetch_stream, fetch_to_dir,
 };
 pub use error::FetchError;
 pub use history::{FetchedHistory, fetch_history};

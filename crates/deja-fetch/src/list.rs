@@ -35,7 +35,8 @@ impl ExecutionSummary {
             workflow_id: exec.workflow_id,
             run_id: exec.run_id,
             workflow_type: info.r#type.map(|t| t.name).unwrap_or_default(),
-            status: WorkflowExecutionStatus::try_from(info.status).unwrap_or(WorkflowExecutionStatus::Unspecified),
+            status: WorkflowExecutionStatus::try_from(info.status)
+                .unwrap_or(WorkflowExecutionStatus::Unspecified),
             history_length: info.history_length,
         })
     }
@@ -62,7 +63,11 @@ pub struct Sampler {
 
 impl Sampler {
     pub fn new(limit: Option<usize>, per_type: Option<usize>) -> Self {
-        Sampler { limit, per_type, ..Sampler::default() }
+        Sampler {
+            limit,
+            per_type,
+            ..Sampler::default()
+        }
     }
 
     pub fn offer(&mut self, workflow_type: &str) -> Decision {
@@ -153,7 +158,10 @@ async fn next_page(st: &mut State) -> Result<(), FetchError> {
         next_page_token: std::mem::take(&mut st.token),
         query: st.query.clone(),
     };
-    let ctx = CallCtx { query: Some(&st.query), ..CallCtx::new("ListWorkflowExecutions", st.client.config()) };
+    let ctx = CallCtx {
+        query: Some(&st.query),
+        ..CallCtx::new("ListWorkflowExecutions", st.client.config())
+    };
     let page = st
         .client
         .call(ctx, |mut c| {
@@ -161,7 +169,11 @@ async fn next_page(st: &mut State) -> Result<(), FetchError> {
             async move { c.list_workflow_executions(req).await }
         })
         .await?;
-    st.buffer.extend(page.executions.into_iter().filter_map(ExecutionSummary::from_info));
+    st.buffer.extend(
+        page.executions
+            .into_iter()
+            .filter_map(ExecutionSummary::from_info),
+    );
     st.exhausted = page.next_page_token.is_empty();
     st.token = page.next_page_token;
     Ok(())
@@ -178,14 +190,21 @@ mod tests {
     #[test]
     fn no_limits_takes_everything() {
         let mut s = Sampler::new(None, None);
-        assert!(run(&mut s, &["a", "a", "b"]).iter().all(|d| *d == Decision::Take));
+        assert!(
+            run(&mut s, &["a", "a", "b"])
+                .iter()
+                .all(|d| *d == Decision::Take)
+        );
         assert!(!s.is_full());
     }
 
     #[test]
     fn limit_stops() {
         let mut s = Sampler::new(Some(2), None);
-        assert_eq!(run(&mut s, &["a", "b", "c"]), vec![Decision::Take, Decision::Take, Decision::Stop]);
+        assert_eq!(
+            run(&mut s, &["a", "b", "c"]),
+            vec![Decision::Take, Decision::Take, Decision::Stop]
+        );
         assert!(s.is_full());
     }
 
@@ -194,7 +213,13 @@ mod tests {
         let mut s = Sampler::new(None, Some(1));
         assert_eq!(
             run(&mut s, &["a", "a", "a", "a", "b"]),
-            vec![Decision::Take, Decision::Skip, Decision::Skip, Decision::Skip, Decision::Take]
+            vec![
+                Decision::Take,
+                Decision::Skip,
+                Decision::Skip,
+                Decision::Skip,
+                Decision::Take
+            ]
         );
     }
 
@@ -203,7 +228,13 @@ mod tests {
         let mut s = Sampler::new(Some(3), Some(2));
         assert_eq!(
             run(&mut s, &["a", "a", "a", "b", "c"]),
-            vec![Decision::Take, Decision::Take, Decision::Skip, Decision::Take, Decision::Stop]
+            vec![
+                Decision::Take,
+                Decision::Take,
+                Decision::Skip,
+                Decision::Take,
+                Decision::Stop
+            ]
         );
     }
 

@@ -61,7 +61,13 @@ impl std::fmt::Debug for ProfileToml {
             .field("namespace", &self.namespace)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("tls", &self.tls)
-            .field("grpc_meta", &self.grpc_meta.as_ref().map(|m| m.keys().collect::<Vec<_>>()))
+            .field(
+                "grpc_meta",
+                &self
+                    .grpc_meta
+                    .as_ref()
+                    .map(|m| m.keys().collect::<Vec<_>>()),
+            )
             .finish()
     }
 }
@@ -86,7 +92,10 @@ impl std::fmt::Debug for TlsToml {
             .field("disabled", &self.disabled)
             .field("client_cert_path", &self.client_cert_path)
             .field("client_key_path", &self.client_key_path)
-            .field("client_key_data", &self.client_key_data.as_ref().map(|_| "<redacted>"))
+            .field(
+                "client_key_data",
+                &self.client_key_data.as_ref().map(|_| "<redacted>"),
+            )
             .field("server_ca_cert_path", &self.server_ca_cert_path)
             .field("server_name", &self.server_name)
             .field("disable_host_verification", &self.disable_host_verification)
@@ -137,7 +146,11 @@ fn config_dir(env: &EnvMap) -> Option<PathBuf> {
 /// Squashes a multi-line message into its first meaningful line plus the last one
 /// (toml puts the actual complaint last, after a source excerpt).
 pub(crate) fn one_line(msg: &str) -> String {
-    let lines: Vec<&str> = msg.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = msg
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     match lines.as_slice() {
         [] => String::new(),
         [only] => (*only).to_string(),
@@ -151,7 +164,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> EnvMap {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -185,7 +201,8 @@ endpoint = "ignored"
 
     #[test]
     fn parse_error_names_file_on_one_line() {
-        let err = ConfigFile::parse("[profile.default]\ntls = true\n", Path::new("/x/t.toml")).unwrap_err();
+        let err = ConfigFile::parse("[profile.default]\ntls = true\n", Path::new("/x/t.toml"))
+            .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("/x/t.toml"), "{msg}");
         assert!(!msg.contains('\n'), "{msg}");
@@ -193,7 +210,8 @@ endpoint = "ignored"
 
     #[test]
     fn debug_redacts_api_key() {
-        let f = ConfigFile::parse("[profile.default]\napi_key = \"sekrit\"\n", Path::new("t")).unwrap();
+        let f =
+            ConfigFile::parse("[profile.default]\napi_key = \"sekrit\"\n", Path::new("t")).unwrap();
         assert!(!format!("{f:?}").contains("sekrit"));
     }
 

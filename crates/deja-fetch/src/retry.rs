@@ -35,19 +35,27 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// No retries at all.
     pub fn none() -> Self {
-        RetryPolicy { max_attempts: 1, ..RetryPolicy::default() }
+        RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        }
     }
 
     /// The pause before try number `attempt + 1` (`attempt` ≥ 1), without jitter.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self.multiplier.powi(attempt.saturating_sub(1).min(60) as i32);
+        let exp = self
+            .multiplier
+            .powi(attempt.saturating_sub(1).min(60) as i32);
         self.initial_backoff.mul_f64(exp).min(self.max_backoff)
     }
 }
 
 /// Whether a status code is worth retrying.
 pub fn is_retryable_code(code: Code) -> bool {
-    matches!(code, Code::Unavailable | Code::ResourceExhausted | Code::DeadlineExceeded)
+    matches!(
+        code,
+        Code::Unavailable | Code::ResourceExhausted | Code::DeadlineExceeded
+    )
 }
 
 /// Whether a status is worth retrying. tonic reports its own client-side deadline as
@@ -86,7 +94,8 @@ fn jitter(d: Duration) -> Duration {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|t| t.subsec_nanos() as u64)
         .unwrap_or(0);
-    let mix = (nanos ^ COUNTER.fetch_add(0x9E37_79B9, Ordering::Relaxed)).wrapping_mul(0x2545_F491_4F6C_DD1D);
+    let mix = (nanos ^ COUNTER.fetch_add(0x9E37_79B9, Ordering::Relaxed))
+        .wrapping_mul(0x2545_F491_4F6C_DD1D);
     let unit = (mix >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
     d.mul_f64(0.8 + 0.4 * unit)
 }
@@ -119,7 +128,10 @@ mod tests {
     fn jitter_stays_within_20_percent() {
         for _ in 0..100 {
             let j = jitter(Duration::from_millis(1000));
-            assert!(j >= Duration::from_millis(800) && j <= Duration::from_millis(1200), "{j:?}");
+            assert!(
+                j >= Duration::from_millis(800) && j <= Duration::from_millis(1200),
+                "{j:?}"
+            );
         }
     }
 
@@ -139,7 +151,11 @@ mod tests {
     async fn retries_transient_then_succeeds() {
         let n = AtomicU32::new(0);
         let (r, attempts) = with_retry(&fast(5), || async {
-            if n.fetch_add(1, Ordering::SeqCst) < 2 { Err(Status::unavailable("down")) } else { Ok(7) }
+            if n.fetch_add(1, Ordering::SeqCst) < 2 {
+                Err(Status::unavailable("down"))
+            } else {
+                Ok(7)
+            }
         })
         .await;
         assert_eq!(r.unwrap(), 7);

@@ -32,11 +32,22 @@ use crate::history::FetchedHistory;
 const MAX_NAME: usize = 200;
 
 /// Where a run's history goes under `out_dir`.
-pub fn history_path(out_dir: &Path, workflow_type: &str, workflow_id: &str, run_id: &str) -> PathBuf {
-    let ty = if workflow_type.is_empty() { "_unknown_type".to_string() } else { sanitize(workflow_type, MAX_NAME) };
+pub fn history_path(
+    out_dir: &Path,
+    workflow_type: &str,
+    workflow_id: &str,
+    run_id: &str,
+) -> PathBuf {
+    let ty = if workflow_type.is_empty() {
+        "_unknown_type".to_string()
+    } else {
+        sanitize(workflow_type, MAX_NAME)
+    };
     let run = sanitize(run_id, 64);
     let id_budget = MAX_NAME - run.len() - "__.json".len();
-    out_dir.join(ty).join(format!("{}__{run}.json", sanitize(workflow_id, id_budget)))
+    out_dir
+        .join(ty)
+        .join(format!("{}__{run}.json", sanitize(workflow_id, id_budget)))
 }
 
 /// Makes a string safe as one file-name component on Linux, macOS and Windows while
@@ -62,7 +73,9 @@ pub fn sanitize(s: &str, max: usize) -> String {
         let hash = format!("~{:016x}", fnv1a(s.as_bytes()));
         let mut cut = max.saturating_sub(hash.len());
         // Don't split a %XX escape.
-        while cut > 0 && out.as_bytes()[cut - 1] == b'%' || cut > 1 && out.as_bytes()[cut - 2] == b'%' {
+        while cut > 0 && out.as_bytes()[cut - 1] == b'%'
+            || cut > 1 && out.as_bytes()[cut - 2] == b'%'
+        {
             cut -= 1;
         }
         out.truncate(cut);
@@ -72,7 +85,9 @@ pub fn sanitize(s: &str, max: usize) -> String {
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[derive(Serialize)]
@@ -100,8 +115,14 @@ pub struct FileHeader {
 impl FileHeader {
     /// Whether the run had closed when the file was written (its history is final).
     pub fn is_final(&self) -> bool {
-        WorkflowExecutionStatus::from_str_name(&self.status)
-            .is_some_and(|s| !matches!(s, WorkflowExecutionStatus::Running | WorkflowExecutionStatus::Unspecified | WorkflowExecutionStatus::Paused))
+        WorkflowExecutionStatus::from_str_name(&self.status).is_some_and(|s| {
+            !matches!(
+                s,
+                WorkflowExecutionStatus::Running
+                    | WorkflowExecutionStatus::Unspecified
+                    | WorkflowExecutionStatus::Paused
+            )
+        })
     }
 }
 
@@ -123,7 +144,9 @@ pub struct HistoryFile {
 
 impl HistoryFile {
     pub fn into_history(self) -> History {
-        History { events: self.events }
+        History {
+            events: self.events,
+        }
     }
 }
 
@@ -139,9 +162,17 @@ pub fn to_json(h: &FetchedHistory) -> Result<Vec<u8>, serde_json::Error> {
 }
 
 /// Writes `h` to its place under `out_dir` (atomically) and returns the path and size.
-pub async fn write_history(out_dir: &Path, h: &FetchedHistory) -> Result<(PathBuf, u64), FetchError> {
+pub async fn write_history(
+    out_dir: &Path,
+    h: &FetchedHistory,
+) -> Result<(PathBuf, u64), FetchError> {
     let path = history_path(out_dir, &h.workflow_type, &h.workflow_id, &h.run_id);
-    let bytes = to_json(h).map_err(|e| FetchError::Internal(format!("cannot serialise history of `{}`: {e}", h.workflow_id)))?;
+    let bytes = to_json(h).map_err(|e| {
+        FetchError::Internal(format!(
+            "cannot serialise history of `{}`: {e}",
+            h.workflow_id
+        ))
+    })?;
     write_atomic(&path, &bytes).await?;
     Ok((path, bytes.len() as u64))
 }
@@ -151,10 +182,20 @@ pub async fn write_history(out_dir: &Path, h: &FetchedHistory) -> Result<(PathBu
 pub async fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FetchError> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let dir = path.parent().unwrap_or(Path::new("."));
-    let werr = |p: &Path| { let p = p.to_path_buf(); move |source| FetchError::Write { path: p, source } };
+    let werr = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| FetchError::Write { path: p, source }
+    };
     tokio::fs::create_dir_all(dir).await.map_err(werr(dir))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}-{}.tmp", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(
+        ".{name}.{}-{}.tmp",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
     if let Err(e) = tokio::fs::write(&tmp, bytes).await {
         let _ = tokio::fs::remove_file(&tmp).await;
         return Err(werr(&tmp)(e));
@@ -194,7 +235,8 @@ pub async fn is_complete(path: &Path) -> bool {
 /// Reads a whole history file.
 pub fn read_history_file(path: &Path) -> Result<HistoryFile, String> {
     let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_slice(&text).map_err(|e| format!("{} is not a history file: {e}", path.display()))
+    serde_json::from_slice(&text)
+        .map_err(|e| format!("{} is not a history file: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -246,7 +288,11 @@ mod tests {
             run_id: "r1".into(),
             workflow_type: "T".into(),
             history: History {
-                events: vec![HistoryEvent { event_id: 1, event_type: EventType::WorkflowExecutionStarted as i32, ..Default::default() }],
+                events: vec![HistoryEvent {
+                    event_id: 1,
+                    event_type: EventType::WorkflowExecutionStarted as i32,
+                    ..Default::default()
+                }],
             },
             status,
             last_event_type: EventType::WorkflowExecutionStarted,
@@ -269,7 +315,10 @@ mod tests {
     fn file_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let h = sample(WorkflowExecutionStatus::Failed);
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let (path, n) = rt.block_on(write_history(dir.path(), &h)).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), n);
         assert!(rt.block_on(is_complete(&path)));
@@ -277,7 +326,10 @@ mod tests {
         assert_eq!(f.workflow_id.as_deref(), Some(h.workflow_id.as_str()));
         assert_eq!(f.into_history(), h.history);
         // No temporary files left behind.
-        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "{names:?}");
     }
 
@@ -285,7 +337,11 @@ mod tests {
     fn reads_cli_json() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("cli.json");
-        std::fs::write(&p, r#"{"events":[{"eventId":"1","eventType":"EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"}]}"#).unwrap();
+        std::fs::write(
+            &p,
+            r#"{"events":[{"eventId":"1","eventType":"EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"}]}"#,
+        )
+        .unwrap();
         let f = read_history_file(&p).unwrap();
         assert_eq!(f.workflow_id, None);
         assert_eq!(f.events.len(), 1);

@@ -27,7 +27,8 @@ pub(crate) fn apply(endpoint: Endpoint, tls: &TlsConfig) -> Result<Endpoint, Fet
         let key_pem = read_pem(key)?;
         PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| FetchError::TlsFile {
             source_desc: key.describe(),
-            reason: "no PEM private key found (expected -----BEGIN PRIVATE KEY----- or similar)".into(),
+            reason: "no PEM private key found (expected -----BEGIN PRIVATE KEY----- or similar)"
+                .into(),
         })?;
         cfg = cfg.identity(Identity::from_pem(cert_pem, key_pem));
     }
@@ -38,7 +39,9 @@ pub(crate) fn apply(endpoint: Endpoint, tls: &TlsConfig) -> Result<Endpoint, Fet
     if tls.disable_host_verification {
         // tonic refuses a custom verifier together with CA roots, and the verifier
         // accepts everything anyway, so the CA (if any) is simply not used.
-        return endpoint.tls_config_with_verifier(cfg, Arc::new(AcceptAnyServerCert::new())).map_err(internal);
+        return endpoint
+            .tls_config_with_verifier(cfg, Arc::new(AcceptAnyServerCert::new()))
+            .map_err(internal);
     }
     cfg = match &tls.server_ca_cert {
         Some(ca) => {
@@ -53,7 +56,9 @@ pub(crate) fn apply(endpoint: Endpoint, tls: &TlsConfig) -> Result<Endpoint, Fet
         if msg.contains("native") {
             FetchError::InvalidSetting {
                 setting: "TLS".into(),
-                reason: "no system CA certificates found; install ca-certificates or pass --tls-ca-path".into(),
+                reason:
+                    "no system CA certificates found; install ca-certificates or pass --tls-ca-path"
+                        .into(),
             }
         } else {
             internal(e)
@@ -64,8 +69,10 @@ pub(crate) fn apply(endpoint: Endpoint, tls: &TlsConfig) -> Result<Endpoint, Fet
 fn read_pem(src: &PemSource) -> Result<Vec<u8>, FetchError> {
     match src {
         PemSource::Inline { data, .. } => Ok(data.as_bytes().to_vec()),
-        PemSource::File { path, .. } => std::fs::read(path)
-            .map_err(|e| FetchError::TlsFile { source_desc: src.describe(), reason: e.to_string() }),
+        PemSource::File { path, .. } => std::fs::read(path).map_err(|e| FetchError::TlsFile {
+            source_desc: src.describe(),
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -113,7 +120,12 @@ impl ServerCertVerifier for AcceptAnyServerCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -122,7 +134,12 @@ impl ServerCertVerifier for AcceptAnyServerCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -7,6 +7,9 @@
         DIR/manifest.json plus, for a few runs, the binary history proto as the SDK's
         fetch_history() returns it (DIR/<workflowId>.pb).
 
+    python workloads.py bulk --address 127.0.0.1:7233 --count N --out DIR
+        N small runs on a fresh task queue, for the throughput measurement.
+
     python workloads.py verify --dir DIR
         Loads every *.json under DIR with WorkflowHistory.from_json and replays them
         against the workflows below; prints a JSON report.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 import uuid
@@ -181,6 +185,27 @@ async def run(address: str, namespace: str, out: Path) -> None:
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
 
+async def bulk(address: str, namespace: str, count: int, out: Path) -> None:
+    """Many small runs (plus a few Counter runs), for measuring download throughput."""
+    out.mkdir(parents=True, exist_ok=True)
+    client = await Client.connect(address, namespace=namespace)
+    suffix = uuid.uuid4().hex[:8]
+    task_queue = f"deja-fetch-bulk-{suffix}"
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=ACTIVITIES,
+                      max_concurrent_workflow_tasks=50):
+        handles = []
+        for start in range(0, count, 50):
+            handles += await asyncio.gather(*[
+                client.start_workflow(Greeter.run, f"bulk-{i}", id=f"bulk-{i}-{suffix}", task_queue=task_queue)
+                for i in range(start, min(count, start + 50))
+            ])
+        await asyncio.gather(*[h.result() for h in handles])
+    query = f"TaskQueue = '{task_queue}'"
+    while (await client.count_workflows(f"{query} AND ExecutionStatus = 'Completed'")).count < count:
+        await asyncio.sleep(0.2)
+    (out / "manifest.json").write_text(json.dumps({"taskQueue": task_queue, "query": query, "runs": [], "protos": {}}))
+
+
 async def verify(directory: Path) -> None:
     histories = []
     problems = []
@@ -190,9 +215,13 @@ async def verify(directory: Path) -> None:
         if len(h.events) != len(data["events"]):
             problems.append(f"{path}: {len(h.events)} events loaded of {len(data['events'])}")
         histories.append(h)
+    async def each():
+        for h in histories:
+            yield h
+
     replayer = Replayer(workflows=WORKFLOWS)
     failures = []
-    async with replayer.workflow_replay_iterator(histories) as results:
+    async with replayer.workflow_replay_iterator(each()) as results:
         async for r in results:
             if r.replay_failure is not None:
                 failures.append(f"{r.history.workflow_id}: {r.replay_failure}")
@@ -211,13 +240,25 @@ def main() -> None:
     r.add_argument("--address", required=True)
     r.add_argument("--namespace", default="default")
     r.add_argument("--out", required=True, type=Path)
+    b = sub.add_parser("bulk")
+    b.add_argument("--address", required=True)
+    b.add_argument("--namespace", default="default")
+    b.add_argument("--count", type=int, default=300)
+    b.add_argument("--out", required=True, type=Path)
     v = sub.add_parser("verify")
     v.add_argument("--dir", required=True, type=Path)
     a = p.parse_args()
     if a.cmd == "run":
         asyncio.run(run(a.address, a.namespace, a.out))
+    elif a.cmd == "bulk":
+        asyncio.run(bulk(a.address, a.namespace, a.count, a.out))
     else:
         asyncio.run(verify(a.dir))
+    # Skip interpreter finalisation: the SDK's Rust threads can abort it (SIGABRT in
+    # PyGILState_Release) after all the work is done and written.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,53 @@
+# deja — the two commands a newcomer needs are `make demo` and `make test`.
+# Each installs what it needs: the venv (python/requirements.txt) and a cargo build
+# against that venv's Python (PYO3_PYTHON), so the binary embeds the same libpython.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export PYO3_PYTHON := $(abspath $(PY))
+STAMP := $(VENV)/.deja-requirements
+DEJA := target/release/deja
+CARGO_JOBS ?=
+
+.PHONY: venv build demo test test-rust test-python bench histories corpus protos clean
+
+venv: $(STAMP)
+$(STAMP): python/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r python/requirements.txt
+	touch $@
+
+build: venv
+	cargo build --release --bin deja $(CARGO_JOBS)
+
+# deja's main job on the shipped histories: every history replays clean against the code
+# that wrote it, then the next deploy (histories/code_v2) is replayed and the
+# non-determinism it would cause is explained. (`deja replay` exits 1 there: expected.)
+demo: build
+	@echo "== deja replay: every shipped history against histories/code (expect: pass)"
+	@for f in histories/*.json; do case $$f in */manifest.json) continue;; esac; \
+		$(DEJA) replay $$f --workflows histories/code/workflows.py || exit 1; done
+	@echo
+	@echo "== deja replay: the next deploy (histories/code_v2) against a recorded order (expect: non-determinism)"
+	@$(DEJA) replay histories/order_fulfillment.json --workflows histories/code_v2/workflows.py; \
+		test $$? -eq 1
+
+test: venv
+	cargo test --workspace $(CARGO_JOBS) -- --test-threads=2
+	$(PY) python/deja_harness_selftest.py
+
+bench: build
+	$(PY) bench/run.py
+
+histories: venv
+	$(PY) histories/generate.py
+
+corpus: venv
+	$(PY) histories/generate.py corpus --count 500 --out target/corpus
+
+protos: venv
+	$(PY) scripts/vendor_protos.py crates/deja-proto/protos
+
+clean:
+	cargo clean

@@ -1,0 +1,624 @@
+#!/usr/bin/env python3
+"""Self-test for the embedded harness (stdlib unittest, no pytest needed).
+
+    .venv/bin/python python/deja_harness_selftest.py [-v] [-k PATTERN]
+
+The harness is loaded the way the Rust binary loads it: its source is compiled
+under the file name "deja_harness.py" and registered as sys.modules["deja_harness"]
+(no __file__, no sibling imports). Histories come from histories/ (recorded by
+histories/generate.py) and the broken code from tests/fixtures/code/; every
+verdict is compared with the plain SDK via scripts/sdk_replay.py run in a
+separate process.
+
+Takes about a minute (two deadlock cases wait for the SDK's 2 s detector, and
+one waits for the harness to give up on an uninterruptible time.sleep).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import types
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+HIST = os.path.join(REPO, "histories")
+CODE = os.path.join(HIST, "code", "workflows.py")
+CODE_V2 = os.path.join(HIST, "code_v2", "workflows.py")
+FIXTURES = os.path.join(REPO, "tests", "fixtures", "code")
+SDK_REPLAY = os.path.join(REPO, "scripts", "sdk_replay.py")
+HAVE_HISTORIES = os.path.isfile(os.path.join(HIST, "manifest.json")) and os.path.isfile(CODE)
+HAVE_FIXTURES = os.path.isdir(FIXTURES)
+
+
+def _load_harness() -> types.ModuleType:
+    """Load python/deja_harness.py exactly like PyModule::from_code does."""
+    with open(os.path.join(HERE, "deja_harness.py"), encoding="utf-8") as fh:
+        src = fh.read()
+    mod = types.ModuleType("deja_harness")
+    sys.modules["deja_harness"] = mod
+    exec(compile(src, "deja_harness.py", "exec"), mod.__dict__)
+    return mod
+
+
+dh = _load_harness()
+
+import temporalio.api.history.v1  # noqa: E402
+import temporalio.client  # noqa: E402
+from temporalio.bridge.proto.workflow_activation import WorkflowActivation  # noqa: E402
+from temporalio.bridge.proto.workflow_completion import WorkflowActivationCompletion  # noqa: E402
+
+
+def history(path: str) -> tuple[bytes, str]:
+    """(binary History, workflow id) of a JSON history file."""
+    with open(path, encoding="utf-8") as fh:
+        doc = json.load(fh)
+    wid = doc["events"][0]["workflowExecutionStartedEventAttributes"]["workflowId"]
+    h = temporalio.client.WorkflowHistory.from_json(wid, doc)
+    return temporalio.api.history.v1.History(events=h.events).SerializeToString(), wid
+
+
+def history_files(include_large: bool = True, cli: bool = False) -> list[str]:
+    d = os.path.join(HIST, "cli") if cli else HIST
+    out = []
+    for f in sorted(os.listdir(d)):
+        if f.endswith(".json") and f != "manifest.json":
+            if not include_large and "large" in f:
+                continue
+            out.append(os.path.join(d, f))
+    return out
+
+
+def sdk_verdicts(workflows: str, files: list[str], *extra: str) -> dict[str, dict]:
+    """Plain-SDK verdicts (scripts/sdk_replay.py in a separate process)."""
+    cmd = [sys.executable, SDK_REPLAY, "--workflows", workflows, "--batch", *extra, *files]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        raise AssertionError(f"sdk_replay failed: {p.stderr[-2000:]}")
+    out = {}
+    for line in p.stdout.splitlines():
+        rec = json.loads(line)
+        if "file" in rec:
+            out[os.path.abspath(rec["file"])] = rec
+    return out
+
+
+def replay_all(session, files: list[str]) -> dict[str, dict]:
+    out = {}
+    for f in files:
+        data, wid = history(f)
+        out[os.path.abspath(f)] = session.replay(data, wid)
+    return out
+
+
+def write_module(tmp: str, name: str, body: str) -> str:
+    path = os.path.join(tmp, name)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(textwrap.dedent(body))
+    return path
+
+
+class StderrCapture:
+    """Redirect fd 2 (what the Rust side's terminal would see) to a file."""
+
+    def __enter__(self):
+        sys.stderr.flush()
+        self._tmp = tempfile.TemporaryFile()
+        self._saved = os.dup(2)
+        os.dup2(self._tmp.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc):
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._tmp.seek(0)
+        self.text = self._tmp.read().decode("utf-8", "replace")
+        self._tmp.close()
+
+
+# ---------------------------------------------------------------------------
+
+
+class T01Basics(unittest.TestCase):
+    def test_sdk_version(self):
+        import temporalio
+
+        self.assertEqual(dh.sdk_version(), temporalio.__version__)
+
+    def test_no_file_dependency(self):
+        self.assertFalse(hasattr(dh, "__file__"))
+        self.assertTrue(issubclass(dh.HarnessError, Exception))
+
+
+class T02LoadErrors(unittest.TestCase):
+    def expect(self, kind: str, config: dict, *needles: str) -> "dh.HarnessError":
+        with self.assertRaises(dh.HarnessError) as cm:
+            dh.load(config)
+        err = cm.exception
+        self.assertEqual(err.kind, kind, err.message)
+        self.assertNotIn("\n", err.message)
+        for n in needles:
+            self.assertIn(n, err.message)
+        self.assertIsInstance(err.detail, str)
+        return err
+
+    def test_missing_module(self):
+        self.expect("missing-module", {"workflows": ["deja_no_such_module_xyz"]}, "deja_no_such_module_xyz")
+        self.expect("missing-module", {"workflows": ["deja_no_such_pkg.workflows"]}, "deja_no_such_pkg")
+
+    def test_missing_file(self):
+        self.expect("missing-module", {"workflows": ["does/not/exist/workflows.py"]}, "does/not/exist/workflows.py")
+
+    def test_bad_spec(self):
+        self.expect("no-workflows", {"workflows": []})
+        self.expect("bad-spec", {"workflows": [""]})
+        self.expect("bad-spec", {"workflows": ["app.workflows:"]})
+        self.expect("bad-spec", {"workflows": ["app.workflows:1x"]})
+
+    @unittest.skipUnless(HAVE_HISTORIES, "histories/ not generated yet")
+    def test_bad_attr(self):
+        self.expect("bad-attr", {"workflows": [CODE + ":NoSuchWorkflow"]}, "NoSuchWorkflow")
+        self.expect("bad-attr", {"workflows": [CODE + ":Order"]}, "not a @workflow.defn class")
+        self.expect("bad-spec", {"workflows": [CODE], "data_converter": "json"})
+        self.expect("bad-attr", {"workflows": [CODE], "data_converter": "json:nope"}, "json:nope")
+        self.expect("bad-attr", {"workflows": [CODE], "data_converter": "json:dumps"}, "json:dumps")
+        self.expect("bad-attr", {"workflows": [CODE], "interceptors": ["json:JSONDecoder"]}, "Interceptor")
+
+    @unittest.skipUnless(HAVE_FIXTURES, "tests/fixtures/code missing")
+    def test_syntax_error(self):
+        f = os.path.join(FIXTURES, "syntax_error", "workflows.py")
+        self.expect("import-error", {"workflows": [f]}, "workflows.py:15", "SyntaxError")
+
+    @unittest.skipUnless(HAVE_FIXTURES, "tests/fixtures/code missing")
+    def test_import_error(self):
+        f = os.path.join(FIXTURES, "import_error", "workflows.py")
+        self.expect("import-error", {"workflows": [f]}, "shop_pricing_engine", "workflows.py:")
+
+    @unittest.skipUnless(HAVE_FIXTURES, "tests/fixtures/code missing")
+    def test_no_workflows(self):
+        f = os.path.join(FIXTURES, "no_workflows", "workflows.py")
+        self.expect("no-workflows", {"workflows": [f]}, "no_workflows")
+
+    def test_runtime_error_in_module(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            f = write_module(tmp, "deja_boom_mod.py", "X = 1\nraise RuntimeError('config missing')\n")
+            self.expect("import-error", {"workflows": [f]}, "deja_boom_mod.py:2", "config missing")
+
+    def test_sandbox_validation_failure(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            f = write_module(
+                tmp,
+                "deja_sandbox_bad.py",
+                """
+                import datetime
+                from temporalio import workflow
+
+                LOADED_AT = datetime.datetime.now()  # not allowed when the sandbox re-imports
+
+                @workflow.defn
+                class SandboxBad:
+                    @workflow.run
+                    async def run(self) -> None:
+                        return None
+                """,
+            )
+            err = self.expect("import-error", {"workflows": [f]}, "SandboxBad", "sandbox")
+            self.assertIn("deja_sandbox_bad.py", err.message)
+            # the same code is fine outside the sandbox
+            s = dh.load({"workflows": [f], "unsandboxed": True})
+            self.assertEqual(s.registered, ["SandboxBad"])
+            s.close()
+
+
+@unittest.skipUnless(HAVE_HISTORIES, "histories/ not generated yet")
+class T03Verdicts(unittest.TestCase):
+    """Harness verdicts equal the plain SDK's, on every shipped history."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.files = history_files() + history_files(cli=True)
+        cls.sdk_v1 = sdk_verdicts(CODE, cls.files)
+        cls.sdk_v2 = sdk_verdicts(CODE_V2, history_files())
+        with open(os.path.join(HIST, "manifest.json"), encoding="utf-8") as fh:
+            cls.manifest = json.load(fh)
+
+    def compare(self, got: dict, want: dict):
+        self.assertEqual(set(got), set(want))
+        for f, r in got.items():
+            self.assertEqual((r["verdict"], r["error_kind"]), (want[f]["verdict"], want[f]["error_kind"]), f)
+            if r["verdict"] == "nondeterminism":
+                self.assertEqual(r["message"], want[f]["message"], f)
+
+    def test_v1_fast_all_pass(self):
+        s = dh.load({"workflows": [CODE]})
+        try:
+            got = replay_all(s, self.files)
+        finally:
+            s.close()
+        self.compare(got, self.sdk_v1)
+        self.assertTrue(all(r["verdict"] == "pass" for r in got.values()))
+        for r in got.values():
+            self.assertTrue(r["steps"])
+            self.assertTrue(all(st["state"] is None for st in r["steps"]))
+
+    def test_v2_fast_matches_sdk(self):
+        s = dh.load({"workflows": [CODE_V2]})
+        try:
+            got = replay_all(s, history_files())
+        finally:
+            s.close()
+        self.compare(got, self.sdk_v2)
+        variants = {
+            os.path.abspath(os.path.join(HIST, v["history"] + ".json"))
+            for v in self.manifest.get("variants", [])
+            if v.get("expected") == "nondeterminism"
+        }
+        nondet = {f for f, r in got.items() if r["verdict"] == "nondeterminism"}
+        self.assertEqual(nondet, variants)
+        for f in nondet:
+            self.assertTrue(got[f]["message"].startswith("[TMPRL1100] Nondeterminism error:"), got[f]["message"])
+            self.assertIn("Failure {", got[f]["raw"])
+
+    def test_unsandboxed_flag(self):
+        files = history_files(include_large=False)
+        for code, want in ((CODE, self.sdk_v1), (CODE_V2, self.sdk_v2)):
+            s = dh.load({"workflows": [code], "unsandboxed": True})
+            try:
+                got = replay_all(s, files)
+            finally:
+                s.close()
+            self.compare(got, {f: want[f] for f in got})
+
+    def test_state_recording_keeps_verdicts(self):
+        files = history_files(include_large=False)
+        queries = ["status", "cart", "address", "stage", "quotes", "billing_state", "decision", "tracking"]
+        for code, want in ((CODE, self.sdk_v1), (CODE_V2, self.sdk_v2)):
+            s = dh.load({"workflows": [code], "record_state": True, "queries": queries})
+            try:
+                got = replay_all(s, files)
+            finally:
+                s.close()
+            self.compare(got, {f: want[f] for f in got})
+            for f, r in got.items():
+                for st in r["steps"]:
+                    self.assertIsNotNone(st["state"], f)
+                    state = json.loads(st["state"].decode("utf-8"))
+                    self.assertEqual(set(state), {"stacks", "fields", "queries"})
+                    self.assertEqual(set(state["queries"]), set(queries))
+
+    def test_wrong_workflow_id_changes_verdict(self):
+        # the child ids are derived from workflow.info().workflow_id
+        s = dh.load({"workflows": [CODE]})
+        try:
+            data, wid = history(os.path.join(HIST, "marketplace_order_children.json"))
+            self.assertEqual(s.replay(data, wid)["verdict"], "pass")
+            self.assertEqual(s.replay(data, "some-other-id")["verdict"], "nondeterminism")
+        finally:
+            s.close()
+
+
+@unittest.skipUnless(HAVE_HISTORIES, "histories/ not generated yet")
+class T04Recording(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        s = dh.load({"workflows": [CODE], "record_state": True, "queries": ["cart", "status"]})
+        try:
+            cls.results = replay_all(s, history_files(include_large=False))
+        finally:
+            s.close()
+
+    def test_steps_decode_and_align(self):
+        for f, r in self.results.items():
+            for st in r["steps"]:
+                act = WorkflowActivation.FromString(st["activation"])
+                self.assertTrue(act.jobs, f)
+                self.assertFalse(any(j.HasField("remove_from_cache") for j in act.jobs))
+                self.assertFalse(any(j.HasField("query_workflow") for j in act.jobs))
+                comp = WorkflowActivationCompletion.FromString(st["completion"])
+                cmds = comp.successful.commands
+                self.assertFalse(any(c.HasField("respond_to_query") for c in cmds), f)
+                self.assertEqual(len(cmds), len(st["command_sites"]), f)
+
+    def test_every_command_has_a_plausible_site(self):
+        expect = {
+            "schedule_activity": ("execute_activity", "start_activity", "gather", "ensure_future"),
+            "schedule_local_activity": ("local_activity",),
+            "start_timer": ("sleep", "ensure_future"),
+            "cancel_timer": ("sleep", "cancel", "ensure_future"),
+            "complete_workflow_execution": ("return",),
+            "fail_workflow_execution": ("raise",),
+            "continue_as_new_workflow_execution": ("continue_as_new",),
+            "set_patch_marker": ("patched",),
+            "start_child_workflow_execution": ("child", "gather"),
+            "update_response": ("def ", "return"),
+        }
+        seen = set()
+        for f, r in self.results.items():
+            for st in r["steps"]:
+                comp = WorkflowActivationCompletion.FromString(st["completion"])
+                for cmd, site in zip(comp.successful.commands, st["command_sites"]):
+                    kind = cmd.WhichOneof("variant")
+                    seen.add(kind)
+                    self.assertIsNotNone(site, f"{f}: {kind} has no site")
+                    self.assertEqual(os.path.basename(site["file"]), "workflows.py")
+                    self.assertTrue(site["code"])
+                    words = expect.get(kind)
+                    if words:
+                        self.assertTrue(any(w in site["code"] for w in words), f"{f}: {kind} -> {site}")
+        for k in ("schedule_activity", "start_timer", "complete_workflow_execution", "set_patch_marker",
+                  "continue_as_new_workflow_execution", "start_child_workflow_execution", "update_response"):
+            self.assertIn(k, seen)
+
+    def test_state_content(self):
+        r = self.results[os.path.abspath(os.path.join(HIST, "shopping_cart.json"))]
+        carts = []
+        for st in r["steps"]:
+            state = json.loads(st["state"])
+            carts.append(state["queries"]["cart"])
+            self.assertIn("error", state["queries"]["status"])  # not a query of this workflow
+            self.assertTrue(state["fields"])
+        self.assertIn("result", carts[0])
+        self.assertNotEqual(carts[0], carts[-1])
+        first = json.loads(r["steps"][0]["state"])
+        self.assertTrue(first["stacks"])
+        frame = first["stacks"][0][-1]
+        self.assertEqual(set(frame), {"file", "line", "function", "code"})
+        self.assertEqual(frame["function"], "run")
+
+    def test_unsandboxed_workflow_recorded(self):
+        r = self.results[os.path.abspath(os.path.join(HIST, "legacy_inventory_unsandboxed.json"))]
+        self.assertEqual(r["verdict"], "pass")
+        sites = [s for st in r["steps"] for s in st["command_sites"]]
+        self.assertTrue(sites and all(sites))
+        self.assertIsNotNone(r["steps"][0]["state"])
+
+
+@unittest.skipUnless(HAVE_HISTORIES, "histories/ not generated yet")
+class T05Imports(unittest.TestCase):
+    def test_module_name_with_python_path(self):
+        s = dh.load({"workflows": ["workflows"], "python_path": [os.path.dirname(CODE)]})
+        try:
+            by_file = dh.load({"workflows": [CODE]})
+            self.assertEqual(sorted(s.registered), sorted(by_file.registered))
+            by_file.close()
+            data, wid = history(os.path.join(HIST, "order_fulfillment.json"))
+            self.assertEqual(s.replay(data, wid)["verdict"], "pass")
+        finally:
+            s.close()
+
+    def test_module_colon_class_and_unregistered(self):
+        s = dh.load({"workflows": [CODE + ":OrderFulfillmentWorkflow"]})
+        try:
+            self.assertEqual(s.registered, ["OrderFulfillmentWorkflow"])
+            data, wid = history(os.path.join(HIST, "shopping_cart.json"))
+            r = s.replay(data, wid)
+            self.assertEqual((r["verdict"], r["error_kind"]), ("error", "unregistered-type"))
+            self.assertIn("ShoppingCartWorkflow", r["message"])
+            self.assertIn("OrderFulfillmentWorkflow", r["message"])
+            # the session is still usable
+            data, wid = history(os.path.join(HIST, "order_fulfillment.json"))
+            self.assertEqual(s.replay(data, wid)["verdict"], "pass")
+        finally:
+            s.close()
+        want = sdk_verdicts(CODE + ":OrderFulfillmentWorkflow", [os.path.join(HIST, "shopping_cart.json")])
+        (w,) = want.values()
+        self.assertEqual((w["verdict"], w["error_kind"]), ("error", "unregistered-type"))
+
+    def test_user_data_converter_and_interceptor(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            f = write_module(
+                tmp,
+                "deja_custom_bits.py",
+                """
+                import temporalio.converter
+                from temporalio.worker import Interceptor, WorkflowInboundInterceptor
+
+                CALLS = []
+
+                def make_converter():
+                    return temporalio.converter.DataConverter.default
+
+                class _Inbound(WorkflowInboundInterceptor):
+                    async def execute_workflow(self, input):
+                        CALLS.append(input.type.__name__)
+                        return await super().execute_workflow(input)
+
+                class CountingInterceptor(Interceptor):
+                    def workflow_interceptor_class(self, input):
+                        return _Inbound
+                """,
+            )
+            s = dh.load(
+                {
+                    "workflows": [CODE],
+                    "data_converter": f + ":make_converter",
+                    "interceptors": [f + ":CountingInterceptor"],
+                    "record_state": True,
+                }
+            )
+            try:
+                data, wid = history(os.path.join(HIST, "order_fulfillment.json"))
+                r = s.replay(data, wid)
+                self.assertEqual(r["verdict"], "pass")
+                self.assertTrue(all(r["steps"][-1]["command_sites"]))
+            finally:
+                s.close()
+            self.assertEqual(sys.modules["deja_custom_bits"].CALLS, ["OrderFulfillmentWorkflow"])
+
+    def test_debug_mode(self):
+        s = dh.load({"workflows": [CODE], "debug_mode": True, "record_state": True})
+        try:
+            data, wid = history(os.path.join(HIST, "invoice_timers.json"))
+            self.assertEqual(s.replay(data, wid)["verdict"], "pass")
+        finally:
+            s.close()
+
+
+@unittest.skipUnless(HAVE_HISTORIES, "histories/ not generated yet")
+class T06Failures(unittest.TestCase):
+    ORDER = os.path.join(HIST, "order_fulfillment.json")
+
+    @unittest.skipUnless(HAVE_FIXTURES, "tests/fixtures/code missing")
+    def test_task_failure(self):
+        code = os.path.join(FIXTURES, "hazards", "raise_workflow.py")
+        s = dh.load({"workflows": [code], "record_state": True})
+        try:
+            data, wid = history(self.ORDER)
+            with StderrCapture() as cap:
+                r = s.replay(data, wid)
+        finally:
+            s.close()
+        self.assertEqual(cap.text, "")
+        self.assertEqual((r["verdict"], r["error_kind"]), ("workflow-task-failure", None))
+        self.assertEqual(r["message"], "KeyError: 'SKU-001'")
+        self.assertTrue(r["frames"])
+        last = r["frames"][-1]
+        self.assertEqual(os.path.basename(last["file"]), "raise_workflow.py")
+        self.assertIn("WAREHOUSE_BY_SKU", last["code"])
+        self.assertTrue(all(os.path.basename(fr["file"]) == "raise_workflow.py" for fr in r["frames"]))
+        (w,) = sdk_verdicts(code, [self.ORDER]).values()
+        self.assertEqual((w["verdict"], w["message"]), ("workflow-task-failure", r["message"]))
+
+    def test_deadlock_interruptible(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            code = write_module(
+                tmp,
+                "deja_spin_workflow.py",
+                """
+                from datetime import timedelta
+                from temporalio import workflow
+
+                @workflow.defn(name="OrderFulfillmentWorkflow")
+                class Spin:
+                    @workflow.run
+                    async def run(self, order: dict) -> str:
+                        await workflow.execute_activity(
+                            "reserve_inventory", order, start_to_close_timeout=timedelta(seconds=30)
+                        )
+                        n = 0
+                        while True:
+                            n += 1
+                """,
+            )
+            s = dh.load({"workflows": [code], "record_state": True, "queries": ["status"]})
+            try:
+                data, wid = history(self.ORDER)
+                t = time.monotonic()
+                with StderrCapture() as cap:
+                    r = s.replay(data, wid)
+                took = time.monotonic() - t
+            finally:
+                s.close()
+            self.assertEqual(cap.text, "")
+            self.assertEqual((r["verdict"], r["error_kind"]), ("error", "deadlock"), r["message"])
+            self.assertLess(took, 6)
+            self.assertIn("[TMPRL1101]", r["message"])
+            self.assertIn("deja_spin_workflow.py:", r["message"])
+            self.assertIn(r["frames"][-1]["code"], ("n += 1", "while True:"))
+            self.assertEqual(len(r["steps"]), 1)  # the deadlocked activation is not a step
+            (w,) = sdk_verdicts(code, [self.ORDER]).values()
+            self.assertEqual((w["verdict"], w["error_kind"]), ("error", "deadlock"))
+
+    @unittest.skipUnless(HAVE_FIXTURES, "tests/fixtures/code missing")
+    def test_deadlock_blocked_thread(self):
+        # time.sleep(30) cannot be interrupted: the SDK would take 30 s; the
+        # harness answers after its grace period and restarts its replayer.
+        code = os.path.join(FIXTURES, "hazards", "block_workflow.py")
+        s = dh.load({"workflows": [code]})
+        try:
+            data, wid = history(self.ORDER)
+            t = time.monotonic()
+            r = s.replay(data, wid)
+            took = time.monotonic() - t
+            self.assertEqual((r["verdict"], r["error_kind"]), ("error", "deadlock"), r["message"])
+            self.assertLess(took, 12)
+            self.assertIn("time.sleep(30)", r["message"])
+            other, owid = history(os.path.join(HIST, "shopping_cart.json"))
+            r2 = s.replay(other, owid)
+            self.assertEqual((r2["verdict"], r2["error_kind"]), ("error", "unregistered-type"))
+        finally:
+            s.close()
+
+    def test_prints_warnings_and_logs_are_captured(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            code = write_module(
+                tmp,
+                "deja_noisy_workflow.py",
+                """
+                import logging
+                import warnings
+                from datetime import timedelta
+                from temporalio import workflow
+
+                @workflow.defn(name="OrderFulfillmentWorkflow")
+                class Noisy:
+                    @workflow.run
+                    async def run(self, order: dict) -> str:
+                        print("hello from replay")
+                        logging.getLogger("deja.selftest.user").warning("user log line")
+                        warnings.warn("careful now")
+                        await workflow.execute_activity(
+                            "reserve_inventory", order, start_to_close_timeout=timedelta(seconds=30)
+                        )
+                        raise ValueError("boom")
+                """,
+            )
+            s = dh.load({"workflows": [code]})
+            try:
+                data, wid = history(self.ORDER)
+                with StderrCapture() as cap:
+                    r = s.replay(data, wid)
+            finally:
+                s.close()
+        self.assertEqual(cap.text, "")
+        self.assertEqual(r["verdict"], "workflow-task-failure")
+        self.assertEqual(r["message"], "ValueError: boom")
+        self.assertIn("hello from replay", r["output"])
+        self.assertIn("user log line", r["output"])
+        self.assertTrue(any("careful now" in w for w in r["warnings"]))
+
+    def test_invalid_histories(self):
+        s = dh.load({"workflows": [CODE]})
+        try:
+            data, wid = history(self.ORDER)
+            h = temporalio.api.history.v1.History.FromString(data)
+            cases = {
+                "garbage": b"\xff\xff\xff garbage",
+                "empty": b"",
+                "no start": temporalio.api.history.v1.History(events=h.events[1:]).SerializeToString(),
+                "gap": temporalio.api.history.v1.History(events=list(h.events[:5]) + list(h.events[7:])).SerializeToString(),
+            }
+            for name, blob in cases.items():
+                r = s.replay(blob, wid)
+                self.assertEqual((r["verdict"], r["error_kind"]), ("error", "invalid-history"), (name, r["message"]))
+            self.assertEqual(s.replay(data, wid)["verdict"], "pass")
+        finally:
+            s.close()
+
+    def test_nondeterminism_quiet_and_sited(self):
+        s = dh.load({"workflows": [CODE_V2], "record_state": True})
+        try:
+            data, wid = history(self.ORDER)
+            with StderrCapture() as cap:
+                r = s.replay(data, wid)
+        finally:
+            s.close()
+        self.assertEqual(cap.text, "")
+        self.assertEqual(r["verdict"], "nondeterminism")
+        self.assertIn("'charge_payment'", r["message"])
+        self.assertIn("'authorize_payment'", r["message"])
+        last = r["steps"][-1]
+        comp = WorkflowActivationCompletion.FromString(last["completion"])
+        self.assertEqual(comp.successful.commands[-1].schedule_activity.activity_type, "authorize_payment")
+        self.assertIn("execute_activity", last["command_sites"][-1]["code"])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2 if "-v" in sys.argv else 1)
