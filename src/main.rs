@@ -31,7 +31,7 @@ fn main() -> ExitCode {
             if err.chain().any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
                 return ExitCode::from(exit::OK);
             }
-            eprintln!("deja: error: {err}");
+            eprintln!("deja: error: {err:#}");
             if verbose > 0 {
                 for cause in err.chain().skip(1) {
                     eprintln!("  caused by: {cause}");

@@ -6,7 +6,7 @@ pub mod debug;
 pub mod replay;
 pub mod show;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::cli::WorkflowArgs;
 use crate::config;
@@ -68,7 +68,7 @@ pub fn resolve_code(args: &WorkflowArgs, queries: &[String], record_state: bool)
 pub fn start_python(setup: &CodeSetup, verbose: u8) -> Result<(Interpreter, Session)> {
     let env = pyenv::resolve(setup.python_env.as_deref())?;
     let interp = Interpreter::start(&env).map_err(|e| explain(e, verbose))?;
-    let session = interp.load(&setup.code).map_err(|e| explain(e, verbose)).context("loading workflow code")?;
+    let session = interp.load(&setup.code).map_err(|e| explain(e, verbose))?;
     Ok((interp, session))
 }
 

@@ -1,12 +1,14 @@
 //! Workflow tasks: the unit in which the SDK core feeds history to workflow code and in
 //! which the code answers with commands.
 //!
-//! The split follows core's `find_end_index_of_next_wft_seq`: a sequence ends at a
-//! `WorkflowTaskStarted` followed by `WorkflowTaskCompleted`; a started task that then
-//! failed or timed out is absorbed into the next attempt; a completed task directly
-//! followed by `WorkflowTaskScheduled` is a heartbeat (local activities keep the task
-//! alive that way) and does not end the sequence. The `WorkflowTaskStarted` id that ends a
-//! sequence is what core reports as the activation's `history_length`, which is how the
+//! The split mirrors core's `find_end_index_of_next_wft_seq` (sdk-core
+//! `worker/workflow/history_update.rs`): a sequence ends at a `WorkflowTaskStarted` followed
+//! by `WorkflowTaskCompleted`; a started task that then failed or timed out is absorbed into
+//! the next attempt; a completion directly followed by `WorkflowTaskScheduled` with no
+//! command seen yet is a heartbeat (local activities and speculative update tasks do that)
+//! and does not end the sequence; an accepted update ends the sequence at the task it was
+//! sequenced in; a final workflow event ends it too. The `WorkflowTaskStarted` id that ends
+//! a sequence is what core reports as the activation's `history_length`, which is how the
 //! replay trace is matched to these tasks.
 
 use super::{EventType, HistoryEvent, event_type};
@@ -79,51 +81,140 @@ pub fn is_command_event(t: EventType) -> bool {
     )
 }
 
-/// Split a (validated) history into workflow tasks.
-pub fn split(events: &[HistoryEvent]) -> Vec<WorkflowTask> {
-    let mut tasks = Vec::new();
-    let mut cur = WorkflowTask { first_event_id: 1, ..Default::default() };
-    let mut i = 0;
-    while i < events.len() {
-        let e = &events[i];
+/// Whether an event ends the workflow execution (core's `is_final_wf_execution_event`).
+fn is_final(t: EventType) -> bool {
+    use EventType::*;
+    matches!(
+        t,
+        WorkflowExecutionCompleted
+            | WorkflowExecutionCanceled
+            | WorkflowExecutionFailed
+            | WorkflowExecutionTimedOut
+            | WorkflowExecutionContinuedAsNew
+            | WorkflowExecutionTerminated
+    )
+}
+
+/// Core's `find_end_index_of_next_wft_seq` for a complete history: the index of the event
+/// that ends the next sequence after event id `from`, or `None` when the rest of the
+/// history forms no complete sequence.
+fn next_sequence_end(events: &[HistoryEvent], from: i64) -> Option<usize> {
+    let mut saw_command = false;
+    let mut saw_command_or_started = false;
+    let mut started: Vec<(i64, usize)> = Vec::new();
+    for (ix, e) in events.iter().enumerate() {
+        if e.event_id <= from {
+            continue;
+        }
         let t = event_type(e);
-        match t {
-            EventType::WorkflowTaskScheduled => {}
-            EventType::WorkflowTaskStarted => cur.started_event_id = Some(e.event_id),
-            EventType::WorkflowTaskFailed | EventType::WorkflowTaskTimedOut => cur.failed_attempts += 1,
-            EventType::WorkflowTaskCompleted => {
-                cur.completed_event_id = Some(e.event_id);
-                let next = events.get(i + 1).map(event_type);
-                if next == Some(EventType::WorkflowTaskScheduled) {
-                    cur.heartbeats += 1;
-                } else {
-                    let mut j = i + 1;
-                    while j < events.len() && is_command_event(event_type(&events[j])) {
-                        cur.commands.push(events[j].event_id);
-                        j += 1;
+        if is_command_event(t) {
+            saw_command = true;
+            saw_command_or_started = true;
+        }
+        if t == EventType::WorkflowExecutionStarted {
+            saw_command_or_started = true;
+        }
+        if is_final(t) {
+            return Some(ix);
+        }
+        if t != EventType::WorkflowTaskStarted {
+            continue;
+        }
+        started.push((e.event_id, ix));
+        if let Some(next) = events.get(ix + 1) {
+            let nt = event_type(next);
+            if matches!(
+                nt,
+                EventType::WorkflowTaskFailed
+                    | EventType::WorkflowTaskTimedOut
+                    | EventType::WorkflowExecutionTimedOut
+                    | EventType::WorkflowExecutionTerminated
+                    | EventType::WorkflowExecutionCanceled
+            ) {
+                started.pop();
+                continue;
+            }
+            if nt == EventType::WorkflowTaskCompleted {
+                if let Some(nn) = events.get(ix + 2) {
+                    if !saw_command && event_type(nn) == EventType::WorkflowTaskScheduled {
+                        continue; // a heartbeat: the sequence goes on
                     }
-                    cur.last_event_id = events[j - 1].event_id;
-                    cur.index = tasks.len();
-                    let next_first = cur.last_event_id + 1;
-                    tasks.push(std::mem::replace(&mut cur, WorkflowTask { first_event_id: next_first, ..Default::default() }));
-                    i = j;
-                    continue;
+                    // An update accepted here was sequenced at an earlier task: the sequence
+                    // ends at the last started task before its sequencing event.
+                    if let Some(A::WorkflowExecutionUpdateAcceptedEventAttributes(a)) = nn.attributes.as_ref() {
+                        if let Some((_, i)) = started.iter().rev().find(|(id, _)| *id < a.accepted_request_sequencing_event_id) {
+                            return Some(*i);
+                        }
+                    }
+                    return Some(ix);
                 }
             }
-            _ => cur.delivered.push(e.event_id),
         }
-        i += 1;
+        if saw_command_or_started {
+            return Some(ix);
+        }
     }
-    if let Some(last) = events.last() {
-        if cur.first_event_id <= last.event_id {
-            cur.last_event_id = last.event_id;
-            cur.index = tasks.len();
-            // A trailing task whose attempt started but did not complete (a running workflow,
-            // or a task failing at the end) is still replayed by core as the last activation.
-            tasks.push(cur);
+    None
+}
+
+/// Split a (validated) history into workflow tasks, with core's sequence boundaries.
+pub fn split(events: &[HistoryEvent]) -> Vec<WorkflowTask> {
+    let mut tasks: Vec<WorkflowTask> = Vec::new();
+    let mut from = 0i64;
+    let mut next_first = 1i64;
+    let n = events.len();
+    while let Some(end) = next_sequence_end(events, from) {
+        let end_event = &events[end];
+        from = end_event.event_id;
+        let mut task = WorkflowTask { first_event_id: next_first, ..Default::default() };
+        let mut last = end;
+        if event_type(end_event) == EventType::WorkflowTaskStarted {
+            task.started_event_id = Some(end_event.event_id);
+            if end + 1 < n && event_type(&events[end + 1]) == EventType::WorkflowTaskCompleted {
+                task.completed_event_id = Some(events[end + 1].event_id);
+                last = end + 1;
+                while last + 1 < n && is_command_event(event_type(&events[last + 1])) {
+                    last += 1;
+                    task.commands.push(events[last].event_id);
+                }
+            }
         }
+        if events[last].event_id < next_first {
+            continue; // a final event already filed as the previous task's command
+        }
+        fill_sequence(&mut task, events, next_first, end_event.event_id);
+        task.last_event_id = events[last].event_id;
+        task.index = tasks.len();
+        next_first = task.last_event_id + 1;
+        tasks.push(task);
+    }
+    if next_first <= n as i64 {
+        // The rest forms no complete sequence: a workflow still running, or a task that
+        // was scheduled but never started. Core still replays a last started task.
+        let mut task = WorkflowTask { first_event_id: next_first, last_event_id: n as i64, ..Default::default() };
+        task.started_event_id = events[(next_first - 1) as usize..]
+            .iter()
+            .rev()
+            .find(|e| event_type(e) == EventType::WorkflowTaskStarted)
+            .map(|e| e.event_id);
+        fill_sequence(&mut task, events, next_first, n as i64);
+        task.index = tasks.len();
+        tasks.push(task);
     }
     tasks
+}
+
+/// Delivered events, failed attempts and heartbeats of the sequence `first..=end`.
+fn fill_sequence(task: &mut WorkflowTask, events: &[HistoryEvent], first: i64, end: i64) {
+    for e in &events[(first - 1) as usize..end as usize] {
+        let t = event_type(e);
+        match t {
+            EventType::WorkflowTaskFailed | EventType::WorkflowTaskTimedOut => task.failed_attempts += 1,
+            EventType::WorkflowTaskCompleted => task.heartbeats += 1,
+            _ if is_task_bookkeeping(t) || is_command_event(t) => {}
+            _ => task.delivered.push(e.event_id),
+        }
+    }
 }
 
 /// The event an event belongs to, as the Temporal UI groups them: an activity's started and

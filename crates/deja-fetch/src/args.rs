@@ -70,8 +70,12 @@ pub struct ConnectionArgs {
           default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub tls_disable_host_verification: Option<bool>,
 
-    /// Extra gRPC metadata sent with every call; repeatable [env: TEMPORAL_GRPC_META_<KEY>]
-    #[arg(long = "grpc-meta", value_name = "KEY=VALUE")]
+    // (Help given as an attribute: rustdoc would read `<KEY>` as an HTML tag.)
+    #[arg(
+        long = "grpc-meta",
+        value_name = "KEY=VALUE",
+        help = "Extra gRPC metadata sent with every call; repeatable [env: TEMPORAL_GRPC_META_<KEY>]"
+    )]
     pub grpc_meta: Vec<String>,
 
     /// Profile of the config file to use [env: TEMPORAL_PROFILE] [default: default]

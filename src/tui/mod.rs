@@ -1,0 +1,48 @@
+//! `deja debug`: a terminal UI to step through one replay.
+//!
+//! * [`model`] — the history, precomputed per event so opening and scrolling stay cheap.
+//! * [`trace`] — one replay's trace indexed by workflow task (rebuilt on `r`).
+//! * [`app`] — the state and [`app::App::update`]: navigation, breakpoints, search.
+//! * [`action`] — keys → actions, and the key table `?` shows.
+//! * [`views`] — drawing (`impl Widget for &App`), one module per pane.
+//! * [`event_loop`] — the loop, generic over the backend; [`run_in_terminal`] wraps it in
+//!   a real terminal that is restored on quit, error and panic.
+
+pub mod action;
+pub mod app;
+pub mod event_loop;
+pub mod model;
+pub mod theme;
+pub mod trace;
+pub mod views;
+
+#[cfg(test)]
+mod tests;
+
+use std::io::IsTerminal;
+
+use anyhow::Context;
+
+pub use app::App;
+pub use event_loop::Replayer;
+
+/// Restores the terminal when dropped, so an early `?` return cannot leave it raw.
+/// (Panics are covered by the hook `ratatui::try_init` installs, which chains any hook
+/// installed before it.)
+struct RestoreGuard;
+
+impl Drop for RestoreGuard {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+/// Take over the terminal, run the debugger, give the terminal back.
+pub fn run_in_terminal(app: &mut App, replayer: &mut dyn Replayer, on_first_frame: impl FnMut()) -> anyhow::Result<()> {
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!("deja debug needs a terminal: stdout is not one (use `deja replay` for output to a file or pipe)");
+    }
+    let mut terminal = ratatui::try_init().context("setting up the terminal")?;
+    let _guard = RestoreGuard;
+    event_loop::run(&mut terminal, app, || ratatui::crossterm::event::read().map(Some), replayer, on_first_frame)
+}

@@ -1,0 +1,217 @@
+//! The step pane: for the current workflow task, what core delivered to the code (the
+//! activation jobs), what the code did with it, and its commands side by side with the
+//! command events history recorded — the task's rows of the same alignment `deja replay`
+//! prints, with differences marked (`≠` differs, `-` only in history, `+` only from the
+//! code, `✗` the divergence core reported).
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::Line;
+use ratatui::widgets::Widget;
+
+use super::{line, note_height, pane_block, scroll_for};
+use crate::diff::{Row, RowStatus};
+use crate::tui::action::Pane;
+use crate::tui::app::{App, Pos, Replay};
+use crate::tui::model::{EventKind, HistoryModel};
+use crate::tui::theme::Theme;
+
+/// One line of the step pane. Diff rows are laid out at draw time, to the pane's width.
+#[derive(Clone, Debug)]
+pub enum StepLine {
+    Text(Line<'static>),
+    /// The column titles of the diff.
+    Columns,
+    /// `report.alignment.rows[i]`.
+    Row(usize),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct StepContent {
+    pub title: String,
+    pub lines: Vec<StepLine>,
+    /// The line to scroll to by itself (the divergent row).
+    pub focus: Option<usize>,
+}
+
+pub fn build(hist: &HistoryModel, replay: &Replay, task: usize, th: &Theme) -> StepContent {
+    let Some(t) = hist.timeline.tasks.get(task) else { return StepContent::default() };
+    let title = format!("task {}/{} · events {}–{}", task + 1, hist.timeline.tasks.len(), t.first_event_id, t.last_event_id);
+    let mut lines = Vec::new();
+    let trace = match replay {
+        Replay::Ready(trace) => trace,
+        Replay::Failed(f) => {
+            lines.push(StepLine::Text(line("✗ the replay could not run, so there is no trace:", th.fail)));
+            for l in f.message.lines() {
+                lines.push(StepLine::Text(line(format!("  {l}"), th.text)));
+            }
+            lines.push(StepLine::Text(line("fix the code and press r to import it again", th.bold)));
+            for l in f.detail.lines() {
+                lines.push(StepLine::Text(line(l.to_string(), th.dim)));
+            }
+            return StepContent { title, lines, focus: None };
+        }
+    };
+    let steps = trace.steps_of_task.get(task).map(Vec::as_slice).unwrap_or(&[]);
+    if steps.is_empty() {
+        let why = match trace.report.alignment.reached_task {
+            Some(r) if task > r => format!("replay stopped in task {}: this task was never delivered to the code", r + 1),
+            _ if t.started_event_id.is_none() => "this task has not run yet (no WorkflowTaskStarted in history)".to_string(),
+            _ => "no activation was recorded for this task".to_string(),
+        };
+        lines.push(StepLine::Text(line(why, th.dim)));
+    }
+    let total = trace.steps.iter().filter(|s| !s.is_eviction()).count();
+    for &si in steps {
+        let step = &trace.steps[si];
+        let nth = trace.steps[..=si].iter().filter(|s| !s.is_eviction()).count();
+        let replaying = if step.activation.is_replaying { "replaying" } else { "new" };
+        lines.push(StepLine::Text(Line::from(vec![
+            ratatui::text::Span::styled("delivered to the code", th.bold),
+            ratatui::text::Span::styled(format!(" · activation {nth}/{total} · {replaying}"), th.dim),
+        ])));
+        for job in &step.activation.jobs {
+            lines.push(StepLine::Text(line(format!("  ‣ {}", trace.job_line(job)), th.text)));
+        }
+        match trace.step_failure(si) {
+            Some(msg) => lines.push(StepLine::Text(line(format!("  ✗ the code failed this activation: {msg}"), th.fail))),
+            None => {
+                let n = trace.command_count(si);
+                let text = if n == 0 { "  ⇢ answered with no commands (waiting)".to_string() } else { format!("  ⇢ answered with {n} command{}", if n == 1 { "" } else { "s" }) };
+                lines.push(StepLine::Text(line(text, th.dim)));
+            }
+        }
+    }
+    let rows = trace.rows_of_task.get(task).map(Vec::as_slice).unwrap_or(&[]);
+    let mut focus = None;
+    if !rows.is_empty() {
+        lines.push(StepLine::Text(line("commands", th.bold)));
+        lines.push(StepLine::Columns);
+        for &ri in rows {
+            if trace.report.alignment.first_divergence == Some(ri) {
+                focus = Some(lines.len());
+            }
+            lines.push(StepLine::Row(ri));
+            let row = &trace.report.alignment.rows[ri];
+            if let (Some(note), RowStatus::Match) = (&row.note, row.status) {
+                lines.push(StepLine::Text(line(format!("      note: {note}"), th.dim)));
+            }
+        }
+    } else if !steps.is_empty() {
+        lines.push(StepLine::Text(line("no command events in this task", th.dim)));
+    }
+    if let (Some(d), Some(_)) = (&trace.report.divergence, focus) {
+        let hist_side = d.row.recorded.as_ref().map(|r| format!("event {} {} {}", r.event_id, r.item.event_type, r.item.label));
+        let code_side = d.row.emitted.as_ref().map(|e| format!("{} {}", e.item.command, e.item.label));
+        lines.push(StepLine::Text(line(
+            format!(
+                "✗ history recorded {}, the code emitted {}",
+                hist_side.unwrap_or_else(|| "nothing".into()),
+                code_side.unwrap_or_else(|| "nothing".into())
+            ),
+            th.fail,
+        )));
+    }
+    StepContent { title, lines, focus }
+}
+
+pub fn render(app: &App, tabs: &[Pane], area: Rect, buf: &mut Buffer) {
+    let content = &app.inspect.step;
+    let block = pane_block(app, Pane::Step, tabs, content.title.clone());
+    let inner = block.inner(area);
+    block.render(area, buf);
+    note_height(app, Pane::Step, inner.height);
+    let off = scroll_for(app, Pane::Step, content.lines.len(), inner.height as usize);
+    let current_event = match app.pos {
+        Pos::Event(id) => {
+            // A follower stands for its head's command event.
+            match app.hist.info(id).map(|i| i.kind) {
+                Some(EventKind::Follower { head }) => Some(head),
+                _ => Some(id),
+            }
+        }
+        Pos::Task(_) => None,
+    };
+    for (i, l) in content.lines.iter().skip(off).take(inner.height as usize).enumerate() {
+        let y = inner.y + i as u16;
+        let row_area = Rect { x: inner.x, y, width: inner.width, height: 1 };
+        match l {
+            StepLine::Text(t) => {
+                buf.set_line(inner.x, y, t, inner.width);
+            }
+            StepLine::Columns => columns(row_area, buf, &app.theme, ("history recorded", "code emitted"), "   ", app.theme.dim, app.theme.dim),
+            StepLine::Row(ri) => {
+                let Some(trace) = app.trace() else { continue };
+                let Some(row) = trace.report.alignment.rows.get(*ri) else { continue };
+                let is_div = trace.report.alignment.first_divergence == Some(*ri);
+                let here = current_event.is_some() && row.recorded.as_ref().map(|r| r.event_id) == current_event;
+                draw_row(app, row, is_div, here, row_area, buf);
+            }
+        }
+    }
+}
+
+/// The mark and styles of a diff row.
+fn row_look(th: &Theme, status: RowStatus, is_div: bool) -> (&'static str, Style) {
+    if is_div {
+        return ("✗", th.fail);
+    }
+    match status {
+        RowStatus::Match => ("=", th.text),
+        RowStatus::Differs => ("≠", th.fail),
+        RowStatus::OnlyHistory => ("-", th.removed),
+        RowStatus::OnlyCode => ("+", th.added),
+        RowStatus::Skipped => ("·", th.dim),
+        RowStatus::NotReached => (" ", th.dim),
+    }
+}
+
+fn draw_row(app: &App, row: &Row, is_div: bool, here: bool, area: Rect, buf: &mut Buffer) {
+    let th = &app.theme;
+    let (mark, style) = row_look(th, row.status, is_div);
+    let left = match &row.recorded {
+        Some(r) => format!("{} {} {}", r.event_id, r.item.event_type, r.item.label),
+        None => "— nothing recorded".into(),
+    };
+    let right = match &row.emitted {
+        Some(e) => {
+            let site = e.site.as_ref().map(|s| format!("  @{}:{}", short_file(&s.file), s.line)).unwrap_or_default();
+            format!("{} {}{site}", e.item.command, e.item.label)
+        }
+        None => match row.status {
+            RowStatus::Skipped => row.note.clone().unwrap_or_else(|| "(no command expected)".into()),
+            RowStatus::NotReached => "(not replayed)".into(),
+            _ => "— nothing emitted".into(),
+        },
+    };
+    let prefix = format!("{}{} ", if here { "▶" } else { " " }, mark);
+    let (ls, rs) = if row.status == RowStatus::Match { (th.text, th.text) } else { (style, style) };
+    columns(area, buf, th, (&left, &right), &prefix, ls, rs);
+    if here {
+        buf.set_style(area, th.current);
+    }
+    if is_div {
+        buf.set_style(Rect { x: area.x, y: area.y, width: 2.min(area.width), height: 1 }, th.fail);
+    }
+}
+
+/// Two cells either side of a `│`, after a 3-character prefix.
+fn columns(area: Rect, buf: &mut Buffer, th: &Theme, (left, right): (&str, &str), prefix: &str, ls: Style, rs: Style) {
+    let w = area.width as usize;
+    if w < 10 {
+        buf.set_stringn(area.x, area.y, format!("{prefix}{left}"), w, ls);
+        return;
+    }
+    let body = w - 3;
+    let lw = (body - 3) / 2;
+    let rw = body - 3 - lw;
+    buf.set_stringn(area.x, area.y, prefix, 3, th.text);
+    buf.set_stringn(area.x + 3, area.y, left, lw, ls);
+    buf.set_stringn(area.x + 3 + lw as u16, area.y, " │ ", 3, th.dim);
+    buf.set_stringn(area.x + 6 + lw as u16, area.y, right, rw, rs);
+}
+
+fn short_file(f: &str) -> String {
+    std::path::Path::new(f).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| f.to_string())
+}

@@ -1,0 +1,210 @@
+//! `deja replay` through the real binary, with the SDK's own Replayer as the oracle.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+fn replay_json(history: &str, workflows: &str, extra: &[&str]) -> (i32, Value, String) {
+    let mut args = vec!["replay", history, "--workflows", workflows, "--output", "json"];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{history}: not JSON ({e}): {}\n{}", stdout(&out), stderr(&out)));
+    (code(&out), json, stderr(&out))
+}
+
+#[test]
+fn every_history_passes_against_its_own_code_and_the_sdk_agrees() {
+    let m = manifest();
+    let hist = m["histories"].as_array().unwrap();
+    let files: Vec<&str> = hist.iter().map(|h| h["file"].as_str().unwrap()).collect();
+    let sdk = sdk_verdicts("histories/code/workflows.py", &files, false);
+    for h in hist {
+        let file = h["file"].as_str().unwrap();
+        let (code, r, err) = replay_json(file, h["code"].as_str().unwrap(), &[]);
+        assert_eq!(r["verdict"], "pass", "{file}: {r:#}\n{err}");
+        assert_eq!(code, 0, "{file}");
+        assert_eq!(sdk[file]["verdict"], r["verdict"], "{file}: deja and the SDK disagree");
+        // The CLI export replays the same.
+        let (_, cli, _) = replay_json(h["cli_file"].as_str().unwrap(), h["code"].as_str().unwrap(), &[]);
+        assert_eq!(cli["verdict"], "pass", "{}", h["cli_file"]);
+    }
+}
+
+#[test]
+fn nondeterministic_variants_are_caught_at_the_right_event() {
+    let m = manifest();
+    let variants = m["variants"].as_array().unwrap();
+    assert!(variants.len() >= 3);
+    let file_of = |name: &str| {
+        m["histories"].as_array().unwrap().iter().find(|h| h["name"] == name).unwrap()["file"].as_str().unwrap().to_string()
+    };
+    let files: Vec<String> = variants.iter().map(|v| file_of(v["history"].as_str().unwrap())).collect();
+    let refs: Vec<&str> = files.iter().map(String::as_str).collect();
+    let sdk = sdk_verdicts("histories/code_v2/workflows.py", &refs, false);
+    for (v, file) in variants.iter().zip(&files) {
+        let (code, r, err) = replay_json(file, v["code"].as_str().unwrap(), &[]);
+        assert_eq!(code, 1, "{file}: {err}");
+        assert_eq!(r["verdict"], v["expected"], "{file}");
+        assert_eq!(sdk[file.as_str()]["verdict"], r["verdict"], "{file}: deja and the SDK disagree");
+        let d = &r["divergence"];
+        assert_eq!(d["row"]["recorded"]["event_id"], v["first_divergent_event_id"], "{file}: first divergent event: {d:#}");
+        assert!(d["task"]["first_event_id"].as_i64().unwrap() <= v["first_divergent_event_id"].as_i64().unwrap());
+        // The divergent command's source line is found in the v2 code.
+        let site = &d["site"];
+        assert!(site["file"].as_str().unwrap().ends_with("code_v2/workflows.py"), "{file}: {site}");
+        assert!(site["line"].as_u64().unwrap() > 0);
+    }
+}
+
+#[test]
+fn text_report_explains_the_divergence_side_by_side() {
+    let out = run(&["replay", "histories/order_fulfillment.json", "-w", "histories/code_v2/workflows.py"]);
+    assert_eq!(code(&out), 1);
+    let text = stdout(&out);
+    for needle in [
+        "✗ nondeterminism",
+        "Activity type of scheduled event 'charge_payment' does not match activity type of activity command 'authorize_payment'",
+        "history recorded: event 11 ActivityTaskScheduled charge_payment #2",
+        "code emitted:     ScheduleActivity authorize_payment #2",
+        "issued at histories/code_v2/workflows.py:",
+        "execute_activity(",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert!(!text.contains("\u{1b}["), "no colour when not a terminal");
+}
+
+#[test]
+fn activations_map_onto_the_workflow_task_split() {
+    // The SDK core's own view of the tasks: each non-eviction activation reports the
+    // WorkflowTaskStarted id of its task as history_length.
+    for h in manifest()["histories"].as_array().unwrap() {
+        let file = h["file"].as_str().unwrap();
+        if h["events"].as_u64().unwrap() > 2000 {
+            continue; // the large one is covered by the benchmark
+        }
+        let (_, r, _) = replay_json(file, h["code"].as_str().unwrap(), &[]);
+        let mut from_core: Vec<u64> = r["trace"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| !s["jobs"].as_array().unwrap().iter().any(|j| j == "RemoveFromCache"))
+            .map(|s| s["history_length"].as_u64().unwrap())
+            .collect();
+        from_core.dedup();
+        let show = run(&["show", file, "-o", "json"]);
+        let tasks: Value = serde_json::from_slice(&show.stdout).unwrap();
+        let from_split: Vec<u64> = tasks["tasks"].as_array().unwrap().iter().filter_map(|t| t["started_event_id"].as_u64()).collect();
+        assert_eq!(from_core, from_split, "{file}: deja's task split differs from core's activations");
+    }
+}
+
+#[test]
+fn unsandboxed_workflow_and_module_forms() {
+    let (code, r, err) = replay_json("histories/legacy_inventory_unsandboxed.json", "histories/code/workflows.py", &[]);
+    assert_eq!((code, r["verdict"].as_str()), (0, Some("pass")), "{err}");
+    // Dotted module + --python-path, and module:Class.
+    let (code, r, err) = replay_json("histories/order_fulfillment.json", "workflows", &["--python-path", "histories/code"]);
+    assert_eq!((code, r["verdict"].as_str()), (0, Some("pass")), "{err}");
+    let (code, r, err) = replay_json("histories/order_fulfillment.json", "histories/code/workflows.py:OrderFulfillmentWorkflow", &[]);
+    assert_eq!((code, r["verdict"].as_str()), (0, Some("pass")), "{err}");
+    // Everything unsandboxed, as workers with UnsandboxedWorkflowRunner run it.
+    let (code, r, err) = replay_json("histories/shopping_cart.json", "histories/code/workflows.py", &["--unsandboxed"]);
+    assert_eq!((code, r["verdict"].as_str()), (0, Some("pass")), "{err}");
+}
+
+#[test]
+fn until_replays_a_prefix() {
+    let (code, r, err) = replay_json("histories/order_fulfillment.json", "histories/code_v2/workflows.py", &["--until", "5"]);
+    assert_eq!(code, 0, "the divergence at event 11 is past --until 5: {err}");
+    assert_eq!(r["verdict"], "pass");
+    assert_eq!(r["history"]["until_event_id"], 5);
+    let out = run(&["replay", "histories/order_fulfillment.json", "-w", "histories/code/workflows.py", "--until", "999"]);
+    assert_eq!(code_of(&out), 2);
+}
+
+fn code_of(o: &std::process::Output) -> i32 {
+    code(o)
+}
+
+#[test]
+fn workflow_task_failure_and_deadlock_point_at_user_code() {
+    let (code, r, _) = replay_json("histories/order_fulfillment.json", "tests/fixtures/code/hazards/raise_workflow.py", &[]);
+    assert_eq!((code, r["verdict"].as_str()), (1, Some("workflow-task-failure")));
+    assert!(r["message"].as_str().unwrap().contains("KeyError"), "{}", r["message"]);
+    let frames = r["frames"].as_array().unwrap();
+    assert!(frames.iter().any(|f| f["file"].as_str().unwrap().ends_with("raise_workflow.py")), "{frames:?}");
+    assert!(frames.iter().all(|f| !f["file"].as_str().unwrap().contains("temporalio")), "trimmed to user frames: {frames:?}");
+
+    let started = std::time::Instant::now();
+    let (code, r, _) = replay_json("histories/order_fulfillment.json", "tests/fixtures/code/hazards/block_workflow.py", &[]);
+    assert_eq!((code, r["verdict"].as_str(), r["error_kind"].as_str()), (1, Some("error"), Some("deadlock")));
+    assert!(r["message"].as_str().unwrap().contains("block_workflow.py:"), "says where it was blocked: {}", r["message"]);
+    assert!(started.elapsed().as_secs() < 25, "does not wait for the blocked thread");
+}
+
+#[test]
+fn unregistered_type_lists_what_is_registered() {
+    let (code, r, _) = replay_json("histories/shopping_cart.json", "tests/fixtures/code/hazards/raise_workflow.py", &[]);
+    assert_eq!((code, r["verdict"].as_str(), r["error_kind"].as_str()), (1, Some("error"), Some("unregistered-type")));
+    let msg = r["message"].as_str().unwrap();
+    assert!(msg.contains("ShoppingCartWorkflow") && msg.contains("OrderFulfillmentWorkflow"), "{msg}");
+}
+
+#[test]
+fn code_and_environment_errors_are_one_line_and_exit_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["-w", "tests/fixtures/code/syntax_error/workflows.py"], "SyntaxError"),
+        (&["-w", "tests/fixtures/code/import_error/workflows.py"], "No module named 'shop_pricing_engine'"),
+        (&["-w", "tests/fixtures/code/no_workflows/workflows.py"], "no @workflow.defn classes"),
+        (&["-w", "no_such_module.workflows"], "not found"),
+        (&["-w", "histories/code/workflows.py", "--python-env", "/nonexistent-env"], "not a Python environment"),
+        (&[], "no workflow code given"),
+    ];
+    for (args, needle) in cases {
+        let mut all = vec!["replay", "histories/order_fulfillment.json"];
+        all.extend_from_slice(args);
+        let out = run(&all);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 2, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: expected {needle:?} in {err}");
+        assert!(!err.contains("Traceback"), "{args:?}: no raw traceback without -v: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line: {err}");
+    }
+    // -v adds the Python traceback.
+    let out = run(&["replay", "histories/order_fulfillment.json", "-w", "tests/fixtures/code/import_error/workflows.py", "-v"]);
+    assert!(stderr(&out).contains("Traceback"), "{}", stderr(&out));
+}
+
+#[test]
+fn bad_history_inputs_exit_2_naming_the_file() {
+    let dir = std::env::temp_dir().join(format!("deja-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = std::fs::read_to_string(root().join("histories/order_fulfillment.json")).unwrap();
+    let cases = [
+        ("truncated.json", good[..good.len() / 3].to_string(), "truncated JSON"),
+        ("empty.json", "{\"events\": []}".to_string(), "empty history"),
+        ("package.json", "{\"name\": \"x\"}".to_string(), "not a Temporal history"),
+        ("decoded.json", good.replacen("\"data\": \"", "\"data\": \"{not base64}", 1), "decoded"),
+    ];
+    for (name, text, needle) in cases {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        for args in [vec!["show", p.to_str().unwrap()], vec!["replay", p.to_str().unwrap(), "-w", "histories/code/workflows.py"]] {
+            let cmd = args[0];
+            let out = run(&args);
+            assert_eq!(code(&out), 2, "{cmd} {name}: {}", stderr(&out));
+            assert!(stderr(&out).contains(name) && stderr(&out).contains(needle), "{cmd} {name}: {}", stderr(&out));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn state_and_queries_are_recorded_when_asked() {
+    let (code, r, err) = replay_json("histories/order_fulfillment.json", "histories/code/workflows.py", &["--query", "status"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(r["verdict"], "pass", "recording state does not change the verdict");
+    let _ = r;
+}
