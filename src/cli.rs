@@ -38,6 +38,13 @@ pub enum Command {
     Debug(DebugArgs),
     /// Download histories from a Temporal server.
     Fetch(FetchArgs),
+    /// Internal: time loading a history (for `make bench`).
+    #[command(hide = true, name = "__load-bench")]
+    LoadBench {
+        history: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        repeat: u32,
+    },
     /// Internal: a replay worker process of `deja check` (speaks framed protobuf on stdio).
     #[command(hide = true, name = "__worker")]
     Worker(WorkerArgs),
@@ -118,7 +125,8 @@ pub struct ReplayArgs {
     pub run_id: Option<String>,
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
-    // SERVER_ARGS
+    #[command(flatten)]
+    pub server: deja_fetch::ConnectionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -160,7 +168,8 @@ pub struct CheckArgs {
     /// With --query: also save the fetched histories here.
     #[arg(long, value_name = "DIR")]
     pub save: Option<PathBuf>,
-    // SERVER_ARGS
+    #[command(flatten)]
+    pub server: deja_fetch::ConnectionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -176,7 +185,8 @@ pub struct DebugArgs {
     pub workflow_id: Option<String>,
     #[arg(long)]
     pub run_id: Option<String>,
-    // SERVER_ARGS
+    #[command(flatten)]
+    pub server: deja_fetch::ConnectionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -203,7 +213,8 @@ pub struct FetchArgs {
     /// Concurrent downloads.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
-    // SERVER_ARGS
+    #[command(flatten)]
+    pub server: deja_fetch::ConnectionArgs,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 //! contract in [`exit`]. Commands live in `commands/`; the pieces they use are the
 //! one-job modules below.
 
+mod check;
 mod cli;
 mod commands;
 mod config;
@@ -13,6 +14,7 @@ mod history;
 mod replay;
 mod report;
 mod style;
+mod tui;
 
 use std::process::ExitCode;
 
@@ -49,7 +51,22 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Replay(args) => commands::replay::run(args, cli.verbose, &styles),
         Command::Check(args) => commands::check::run(args, cli.verbose, &styles),
         Command::Debug(args) => commands::debug::run(args, cli.verbose, cli.color),
+        Command::LoadBench { history, repeat } => load_bench(&history, repeat),
         Command::Worker(_) => commands::check::worker(),
-        Command::Fetch(_) => anyhow::bail!("deja fetch is not built yet"),
+        Command::Fetch(args) => commands::fetch::run(args),
     }
+}
+
+/// `deja __load-bench FILE`: the best of N loads, as JSON, for `make bench`.
+fn load_bench(path: &std::path::Path, repeat: u32) -> Result<u8> {
+    let mut best = f64::MAX;
+    let mut events = 0;
+    for _ in 0..repeat.max(1) {
+        let started = std::time::Instant::now();
+        let h = history::load_path(path, None)?;
+        best = best.min(started.elapsed().as_secs_f64());
+        events = h.events().len();
+    }
+    println!("{}", serde_json::json!({"events": events, "seconds": best, "us_per_event": best * 1e6 / events as f64}));
+    Ok(exit::OK)
 }

@@ -1,14 +1,175 @@
-//! `deja check` — being built.
-use anyhow::Result;
+//! `deja check PATH...`: the CI gate. Resolves flags and `[tool.deja]` into a plan,
+//! discovers the histories, runs them through the worker pool and feeds every result to
+//! the reporters (see `crate::check` for the design).
 
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::check::discover::{Candidate, discover};
+use crate::check::events::{CheckEvent, Fanout, Reporter};
+use crate::check::github::GithubReporter;
+use crate::check::json::JsonReporter;
+use crate::check::partition::Partition;
+use crate::check::pool::{self, Flow, Job, PoolConfig, PoolError, PoolEvent};
+use crate::check::protocol::Setup;
+use crate::check::summary::Summary;
 use crate::cli::CheckArgs;
+use crate::replay::pyenv;
+use crate::report::check_text::{TextOptions, TextReporter};
+use crate::report::junit::JunitReporter;
 use crate::style::Styles;
 
-pub fn run(_args: CheckArgs, _verbose: u8, _st: &Styles) -> Result<u8> {
-    anyhow::bail!("deja check is not built yet")
+/// `--timeout`'s default in `cli.rs`; when the flag still has it, `[tool.deja] timeout` wins.
+const DEFAULT_TIMEOUT: f64 = 60.0;
+/// A worker must import the code and report ready within this (or `--timeout`, if longer).
+const STARTUP_LIMIT: Duration = Duration::from_secs(120);
+
+pub fn run(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
+    if args.query.is_some() || args.limit.is_some() || args.sample_per_type.is_some() || args.save.is_some() {
+        anyhow::bail!(
+            "deja check does not fetch from a server yet (--query, --limit, --sample-per-type, --save): \
+             download with `deja fetch --query QUERY --out DIR`, then run `deja check DIR`"
+        );
+    }
+    let mut setup = super::resolve_code(&args.code, &[], false)?;
+    // State recording and queries cost a query per activation; check only needs verdicts
+    // and diffs.
+    setup.code.queries.clear();
+    setup.code.record_state = false;
+    let cfg = setup.config.config.clone();
+
+    let paths: Vec<String> = if !args.paths.is_empty() {
+        args.paths.clone()
+    } else {
+        cfg.histories.iter().map(|h| setup.config.resolve(Path::new(h)).display().to_string()).collect()
+    };
+    if paths.is_empty() {
+        anyhow::bail!(
+            "no histories given: pass history files, directories or globs (e.g. `deja check histories/`), \
+             or set `histories = [\"histories/\"]` under [tool.deja] in pyproject.toml"
+        );
+    }
+    let jobs = args.jobs.or(cfg.jobs).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if jobs == 0 {
+        anyhow::bail!("--jobs 0: need at least one worker process (or leave it out for one per core)");
+    }
+    let timeout = if args.timeout == DEFAULT_TIMEOUT { cfg.timeout.unwrap_or(args.timeout) } else { args.timeout };
+    if !(timeout.is_finite() && timeout > 0.0) {
+        anyhow::bail!("--timeout {timeout}: need a positive number of seconds per history");
+    }
+    // The environment is checked here, once, before any worker starts.
+    pyenv::resolve(setup.python_env.as_deref())?;
+
+    let partition = args.partition.map(|(k, n)| Partition { k, n });
+    let found = discover(&paths, partition)?;
+    if found.found == 0 {
+        anyhow::bail!(
+            "no history files found in {}: directories are searched for .json, .binpb and .pb files",
+            paths.join(", ")
+        );
+    }
+    let jobs_list = schedule(found.files);
+    let total = jobs_list.len();
+
+    let color = st.bold != anstyle::Style::new();
+    let err_tty = std::io::stderr().is_terminal();
+    let mut fanout = Fanout::default();
+    fanout.push(Box::new(TextReporter::new(
+        TextOptions {
+            quiet: args.quiet,
+            verbose,
+            out_styles: *st,
+            err_styles: if color && err_tty { *st } else { Styles::default() },
+            tty: err_tty,
+            partition: partition.map(|p| p.to_string()),
+        },
+        std::io::stdout(),
+    )));
+    if let Some(p) = &args.junit {
+        fanout.push(Box::new(JunitReporter::create(p)?));
+    }
+    if let Some(p) = &args.json {
+        fanout.push(Box::new(JsonReporter::create(p)?));
+    }
+    if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+        fanout.push(Box::new(GithubReporter::new(std::io::stdout(), std::env::var("GITHUB_WORKSPACE").ok())));
+    }
+
+    let exe = std::env::current_exe().context("cannot find the deja binary to start workers from")?;
+    let pool_cfg = PoolConfig {
+        jobs,
+        timeout: Duration::from_secs_f64(timeout),
+        startup_timeout: STARTUP_LIMIT.max(Duration::from_secs_f64(timeout)),
+        setup: Setup {
+            code: setup.code.clone(),
+            python_env: setup.python_env.clone(),
+            verbose,
+            color,
+            plain_text: color && args.junit.is_some(),
+            report_json: args.json.is_some(),
+        },
+        exe,
+        echo_stderr: verbose >= 2,
+    };
+
+    let started = Instant::now();
+    let workers = jobs.min(total).max(1);
+    let mut summary = Summary::new(total, found.found, workers);
+    fanout.event(&CheckEvent::RunStarted { total, found: found.found, jobs: workers })?;
+    let fail_fast = args.fail_fast;
+    let outcome = pool::run(&pool_cfg, jobs_list, &mut |ev| on_pool_event(ev, &mut summary, &mut fanout, fail_fast));
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(PoolError::Setup { message, detail, .. }) => {
+            drop(fanout); // clears the progress bar before the message
+            if verbose > 0 && !detail.is_empty() {
+                eprintln!("{}", detail.trim_end());
+            }
+            anyhow::bail!("loading workflow code: {message}");
+        }
+        Err(e) => {
+            drop(fanout);
+            return Err(e.into());
+        }
+    };
+    summary.not_run = outcome.not_run;
+    summary.stopped_early = outcome.stopped;
+    summary.seconds = started.elapsed().as_secs_f64();
+    fanout.event(&CheckEvent::RunFinished(&summary))?;
+    Ok(summary.exit_code())
+}
+
+/// Largest files first: a big history started last would keep one core busy alone at the
+/// end (longest-processing-time-first scheduling). Equal sizes keep discovery order.
+fn schedule(mut files: Vec<Candidate>) -> Vec<Job> {
+    files.sort_by(|a, b| b.size.cmp(&a.size));
+    files.into_iter().map(|c| Job { path: c.path.display().to_string(), lenient: c.lenient }).collect()
+}
+
+fn on_pool_event(ev: PoolEvent<'_>, summary: &mut Summary, fanout: &mut Fanout, fail_fast: bool) -> Result<Flow> {
+    match ev {
+        PoolEvent::Ready { sdk_version, registered } => {
+            summary.sdk_version = Some(sdk_version.to_string());
+            fanout.event(&CheckEvent::WorkersReady { sdk_version, registered })?;
+            Ok(Flow::Continue)
+        }
+        PoolEvent::Finished(r) => {
+            summary.record(&r);
+            fanout.event(&CheckEvent::HistoryFinished(&r))?;
+            Ok(if fail_fast && !r.passed() { Flow::Stop } else { Flow::Continue })
+        }
+        PoolEvent::Skipped { path, reason } => {
+            summary.skip(path);
+            fanout.event(&CheckEvent::Skipped { path, reason })?;
+            Ok(Flow::Continue)
+        }
+    }
 }
 
 /// `deja __worker`: a replay worker process of `deja check`.
 pub fn worker() -> Result<u8> {
-    anyhow::bail!("deja __worker is not built yet")
+    crate::check::worker::main()
 }

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod debug;
+pub mod fetch;
 pub mod replay;
 pub mod show;
 

@@ -13,16 +13,23 @@ use crate::replay::Verdict;
 use crate::style::Styles;
 use crate::exit;
 
-/// Load the history a replay-like command names: a file, or (later) a server fetch.
-pub fn load_history(path: Option<&std::path::Path>, workflow_id: Option<&str>) -> Result<LoadedHistory> {
-    match path {
-        Some(p) => Ok(history::load_path(p, workflow_id)?),
-        None => anyhow::bail!("no history given: pass a history file (JSON or .binpb)"),
+/// Load the history a replay-like command names: a file, or with `--workflow-id` and no
+/// file, the run fetched from the server.
+pub fn load_history(
+    path: Option<&std::path::Path>,
+    workflow_id: Option<&str>,
+    run_id: Option<&str>,
+    server: &deja_fetch::ConnectionArgs,
+) -> Result<LoadedHistory> {
+    match (path, workflow_id) {
+        (Some(p), _) => Ok(history::load_path(p, workflow_id)?),
+        (None, Some(id)) => super::fetch::fetch_one(server, id, run_id),
+        (None, None) => anyhow::bail!("no history given: pass a history file (JSON or .binpb), or --workflow-id ID to fetch it from the server"),
     }
 }
 
 pub fn run(args: ReplayArgs, verbose: u8, st: &Styles) -> Result<u8> {
-    let mut h = load_history(args.history.as_deref(), args.workflow_id.as_deref())?;
+    let mut h = load_history(args.history.as_deref(), args.workflow_id.as_deref(), args.run_id.as_deref(), &args.server)?;
     let full_tasks = Timeline::new(h.events()).tasks.len();
     if let Some(until) = args.until {
         if until < 1 || until > h.events().len() as i64 {

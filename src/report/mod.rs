@@ -1,6 +1,8 @@
 //! Presenting results: human text, JSON and JUnit. Reporters take finished, plain-Rust
 //! results ([`model::ReplayReport`]); they never run Python or touch the network.
 
+pub mod check_text;
+pub mod junit;
 pub mod model;
 pub mod replay_text;
 pub mod show;

@@ -145,7 +145,7 @@ fn render_header(app: &App, area: Rect, buf: &mut Buffer) {
         Span::styled("deja debug ", th.bold),
         Span::styled(verdict, style),
         Span::raw(format!(
-            " · {} {} · {} · code {}",
+            " · {} {} · {} vs {}",
             h.workflow_type(),
             h.workflow_id,
             crate::report::display_path(&h.source.to_string()),
@@ -195,7 +195,7 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
 
 fn render_help(app: &App, area: Rect, buf: &mut Buffer) {
     let width = area.width.saturating_sub(4).min(96);
-    let height = (KEYS.len() as u16 + 4).min(area.height);
+    let height = (KEYS.len() as u16 + LEGEND.len() as u16 + 3).min(area.height);
     let popup = Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2, width, height };
     Clear.render(popup, buf);
     let block = Block::bordered().border_type(BorderType::Double).title(" keys · any key closes ");
@@ -209,7 +209,20 @@ fn render_help(app: &App, area: Rect, buf: &mut Buffer) {
         let line = Line::from(vec![Span::styled(format!(" {k:<keyw$}"), app.theme.bold), Span::raw(*what)]);
         buf.set_line(inner.x, inner.y + i as u16, &line, inner.width);
     }
+    for (i, l) in LEGEND.iter().enumerate() {
+        let y = KEYS.len() + 1 + i;
+        if y as u16 >= inner.height {
+            break;
+        }
+        buf.set_line(inner.x, inner.y + y as u16, &Line::from(Span::styled(format!(" {l}"), app.theme.dim)), inner.width);
+    }
 }
+
+/// What the marks mean (shown under the keys).
+pub const LEGEND: &[&str] = &[
+    "timeline: ▶ position  ● breakpoint  ✗ divergence  ▸/▾ folded/expanded followers  └ follower",
+    "step:     = same  ≠ differs  - only in history  + only from the code  · no command expected",
+];
 
 /// `text` styled, as an owned line.
 pub fn line(text: impl Into<String>, style: Style) -> Line<'static> {

@@ -14,6 +14,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
+use super::step::command_text;
 use super::{note_height, pane_block, scroll_for};
 use crate::replay::Frame;
 use crate::report::display_path;
@@ -62,7 +63,7 @@ fn pick(hist: &HistoryModel, t: &TraceModel, event: Option<i64>, task: usize) ->
         if let Some(row) = t.row_of_event.get(&cmd_id).and_then(|&ri| t.report.alignment.rows.get(ri)) {
             if let Some(e) = &row.emitted {
                 if let Some(site) = &e.site {
-                    return Some((site.clone(), format!("issued {} {} here", e.item.command, e.item.label)));
+                    return Some((site.clone(), format!("issued {} here", command_text(e.item.command, &e.item.label))));
                 }
             }
         }
@@ -72,7 +73,7 @@ fn pick(hist: &HistoryModel, t: &TraceModel, event: Option<i64>, task: usize) ->
         if d.task.index == task {
             if let Some(site) = &d.site {
                 let what = match &d.row.emitted {
-                    Some(e) => format!("the divergent command {} {} was issued here", e.item.command, e.item.label),
+                    Some(e) => format!("the divergent command {} was issued here", command_text(e.item.command, &e.item.label)),
                     None => "the code's last command before the divergence was issued here".into(),
                 };
                 return Some((site.clone(), what));
@@ -93,7 +94,7 @@ fn pick(hist: &HistoryModel, t: &TraceModel, event: Option<i64>, task: usize) ->
     }
     // 5. Any command of the task.
     t.rows_of_task.get(task)?.iter().filter_map(|&ri| t.report.alignment.rows.get(ri)?.emitted.as_ref()).find_map(|e| {
-        e.site.as_ref().map(|s| (s.clone(), format!("issued {} {} here", e.item.command, e.item.label)))
+        e.site.as_ref().map(|s| (s.clone(), format!("issued {} here", command_text(e.item.command, &e.item.label))))
     })
 }
 

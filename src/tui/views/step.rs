@@ -103,15 +103,9 @@ pub fn build(hist: &HistoryModel, replay: &Replay, task: usize, th: &Theme) -> S
     }
     if let (Some(d), Some(_)) = (&trace.report.divergence, focus) {
         let hist_side = d.row.recorded.as_ref().map(|r| format!("event {} {} {}", r.event_id, r.item.event_type, r.item.label));
-        let code_side = d.row.emitted.as_ref().map(|e| format!("{} {}", e.item.command, e.item.label));
-        lines.push(StepLine::Text(line(
-            format!(
-                "✗ history recorded {}, the code emitted {}",
-                hist_side.unwrap_or_else(|| "nothing".into()),
-                code_side.unwrap_or_else(|| "nothing".into())
-            ),
-            th.fail,
-        )));
+        let code_side = d.row.emitted.as_ref().map(|e| command_text(e.item.command, &e.item.label));
+        lines.push(StepLine::Text(line(format!("✗ history recorded: {}", hist_side.unwrap_or_else(|| "nothing".into())), th.fail)));
+        lines.push(StepLine::Text(line(format!("  the code emitted: {}", code_side.unwrap_or_else(|| "nothing".into())), th.fail)));
     }
     StepContent { title, lines, focus }
 }
@@ -133,20 +127,34 @@ pub fn render(app: &App, tabs: &[Pane], area: Rect, buf: &mut Buffer) {
         }
         Pos::Task(_) => None,
     };
-    for (i, l) in content.lines.iter().skip(off).take(inner.height as usize).enumerate() {
+    let visible = || content.lines.iter().skip(off).take(inner.height as usize);
+    // Give the recorded side the width it needs when the emitted side still fits, so
+    // `ActivityTaskScheduled price_cart #1` is not cut in half on an 80-column screen.
+    let texts: Vec<(String, String)> = visible()
+        .filter_map(|l| match l {
+            StepLine::Row(ri) => app.trace()?.report.alignment.rows.get(*ri).map(cells),
+            _ => None,
+        })
+        .collect();
+    let need = (
+        texts.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0).max(16),
+        texts.iter().map(|(_, r)| r.chars().count()).max().unwrap_or(0).max(12),
+    );
+    let split = split_width(inner.width as usize, need);
+    for (i, l) in visible().enumerate() {
         let y = inner.y + i as u16;
         let row_area = Rect { x: inner.x, y, width: inner.width, height: 1 };
         match l {
             StepLine::Text(t) => {
                 buf.set_line(inner.x, y, t, inner.width);
             }
-            StepLine::Columns => columns(row_area, buf, &app.theme, ("history recorded", "code emitted"), "   ", app.theme.dim, app.theme.dim),
+            StepLine::Columns => columns(row_area, buf, &app.theme, split, ("history recorded", "code emitted"), "   ", app.theme.dim, app.theme.dim),
             StepLine::Row(ri) => {
                 let Some(trace) = app.trace() else { continue };
                 let Some(row) = trace.report.alignment.rows.get(*ri) else { continue };
                 let is_div = trace.report.alignment.first_divergence == Some(*ri);
                 let here = current_event.is_some() && row.recorded.as_ref().map(|r| r.event_id) == current_event;
-                draw_row(app, row, is_div, here, row_area, buf);
+                draw_row(app, row, is_div, here, split, row_area, buf);
             }
         }
     }
@@ -167,9 +175,8 @@ fn row_look(th: &Theme, status: RowStatus, is_div: bool) -> (&'static str, Style
     }
 }
 
-fn draw_row(app: &App, row: &Row, is_div: bool, here: bool, area: Rect, buf: &mut Buffer) {
-    let th = &app.theme;
-    let (mark, style) = row_look(th, row.status, is_div);
+/// The two cell texts of a diff row: recorded side, emitted side.
+fn cells(row: &Row) -> (String, String) {
     let left = match &row.recorded {
         Some(r) => format!("{} {} {}", r.event_id, r.item.event_type, r.item.label),
         None => "— nothing recorded".into(),
@@ -177,7 +184,7 @@ fn draw_row(app: &App, row: &Row, is_div: bool, here: bool, area: Rect, buf: &mu
     let right = match &row.emitted {
         Some(e) => {
             let site = e.site.as_ref().map(|s| format!("  @{}:{}", short_file(&s.file), s.line)).unwrap_or_default();
-            format!("{} {}{site}", e.item.command, e.item.label)
+            format!("{}{site}", command_text(e.item.command, &e.item.label))
         }
         None => match row.status {
             RowStatus::Skipped => row.note.clone().unwrap_or_else(|| "(no command expected)".into()),
@@ -185,9 +192,16 @@ fn draw_row(app: &App, row: &Row, is_div: bool, here: bool, area: Rect, buf: &mu
             _ => "— nothing emitted".into(),
         },
     };
+    (left, right)
+}
+
+fn draw_row(app: &App, row: &Row, is_div: bool, here: bool, split: usize, area: Rect, buf: &mut Buffer) {
+    let th = &app.theme;
+    let (mark, style) = row_look(th, row.status, is_div);
+    let (left, right) = cells(row);
     let prefix = format!("{}{} ", if here { "▶" } else { " " }, mark);
     let (ls, rs) = if row.status == RowStatus::Match { (th.text, th.text) } else { (style, style) };
-    columns(area, buf, th, (&left, &right), &prefix, ls, rs);
+    columns(area, buf, th, split, (&left, &right), &prefix, ls, rs);
     if here {
         buf.set_style(area, th.current);
     }
@@ -196,20 +210,39 @@ fn draw_row(app: &App, row: &Row, is_div: bool, here: bool, area: Rect, buf: &mu
     }
 }
 
-/// Two cells either side of a `│`, after a 3-character prefix.
-fn columns(area: Rect, buf: &mut Buffer, th: &Theme, (left, right): (&str, &str), prefix: &str, ls: Style, rs: Style) {
+/// The width of the left cell, given the pane width and what each side needs.
+pub fn split_width(width: usize, (left, right): (usize, usize)) -> usize {
+    let body = width.saturating_sub(6);
+    let half = body / 2;
+    if left + right <= body {
+        left + (body - left - right) / 2
+    } else if left <= half {
+        left
+    } else if right <= half {
+        body - right
+    } else {
+        half
+    }
+}
+
+/// Two cells either side of a `│`, after a 3-character prefix; the left one `lw` wide.
+#[allow(clippy::too_many_arguments)]
+fn columns(area: Rect, buf: &mut Buffer, th: &Theme, lw: usize, (left, right): (&str, &str), prefix: &str, ls: Style, rs: Style) {
     let w = area.width as usize;
-    if w < 10 {
+    if w < 12 {
         buf.set_stringn(area.x, area.y, format!("{prefix}{left}"), w, ls);
         return;
     }
-    let body = w - 3;
-    let lw = (body - 3) / 2;
-    let rw = body - 3 - lw;
+    let rw = w.saturating_sub(6 + lw);
     buf.set_stringn(area.x, area.y, prefix, 3, th.text);
     buf.set_stringn(area.x + 3, area.y, left, lw, ls);
     buf.set_stringn(area.x + 3 + lw as u16, area.y, " │ ", 3, th.dim);
     buf.set_stringn(area.x + 6 + lw as u16, area.y, right, rw, rs);
+}
+
+/// `StartTimer 1 (5m)`, or just `CompleteWorkflowExecution` when there is no label.
+pub fn command_text(command: &str, label: &str) -> String {
+    if label.is_empty() { command.to_string() } else { format!("{command} {label}") }
 }
 
 fn short_file(f: &str) -> String {

@@ -127,7 +127,7 @@ fn row_line(app: &App, row: Row, is_cursor: bool, idw: usize) -> Line<'_> {
                 Span::styled(cur.to_string(), style_all(th.text)),
                 Span::styled(bp.to_string(), style_all(th.breakpoint)),
                 Span::styled(div.to_string(), style_all(th.fail)),
-                Span::styled(format!("{id:>idw$} "), style_all(th.dim)),
+                Span::styled(format!(" {id:>idw$} "), style_all(th.dim)),
                 Span::styled(fold.to_string(), style_all(th.text)),
                 Span::styled(info.text.as_str(), style_all(style)),
             ])

@@ -16,9 +16,13 @@ use std::time::{Duration, Instant};
 
 use deja_fetch::ConnectionConfig;
 
+/// The workspace root (the directory with `Cargo.lock`), whichever crate's tests include
+/// this module (deja's root tests reuse it with `#[path]`).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
+        .ancestors()
+        .find(|d| d.join("Cargo.lock").is_file())
+        .expect("a Cargo.lock above the crate")
         .canonicalize()
         .unwrap()
 }
@@ -48,7 +52,7 @@ pub fn temporal_cli() -> PathBuf {
 }
 
 pub fn support_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support")
+    workspace_root().join("crates/deja-fetch/tests/support")
 }
 
 /// A port nobody listens on right now.

@@ -1,0 +1,117 @@
+//! GitHub Actions annotations (`GITHUB_ACTIONS=true`): one `::error` workflow command per
+//! failure group on stdout, pointing at the user's workflow source line (the divergence
+//! site or the failing frame), so the pull request shows the problem on the line that
+//! causes it.
+//!
+//! One per *group*, not per history: GitHub shows at most 10 error annotations per step,
+//! and 900 copies of one problem would bury the others anyway. Paths are made relative to
+//! `GITHUB_WORKSPACE` (the checkout) when inside it, else to the current directory — GitHub
+//! only places annotations whose path is relative to the repository root.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::events::{CheckEvent, Reporter};
+use super::summary::{Group, Summary};
+
+/// Writes annotations to a stream (stdout in real runs).
+pub struct GithubReporter<W: Write> {
+    out: W,
+    workspace: Option<String>,
+}
+
+impl<W: Write> GithubReporter<W> {
+    pub fn new(out: W, workspace: Option<String>) -> GithubReporter<W> {
+        GithubReporter { out, workspace }
+    }
+
+    fn relative(&self, path: &str) -> String {
+        let p = Path::new(path);
+        if let Some(ws) = &self.workspace {
+            let abs = if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                std::env::current_dir().map(|c| c.join(p)).unwrap_or_else(|_| p.to_path_buf())
+            };
+            if let Ok(rel) = abs.strip_prefix(ws) {
+                return rel.display().to_string();
+            }
+        }
+        crate::report::display_path(path)
+    }
+
+    /// The annotation for one group.
+    pub fn annotation(&self, g: &Group) -> String {
+        let ex = &g.example;
+        let (file, line) = match &ex.location {
+            Some(f) => (self.relative(&f.file), Some(f.line)),
+            None => (self.relative(&ex.path), None),
+        };
+        let what = match ex.verdict {
+            crate::replay::Verdict::Nondeterminism => "non-determinism",
+            crate::replay::Verdict::WorkflowTaskFailure => "workflow task failure",
+            crate::replay::Verdict::Error => "replay error",
+            crate::replay::Verdict::Pass => "pass",
+        };
+        let wf = ex.workflow_type.as_deref().unwrap_or("history");
+        let n = if g.count == 1 { "1 history".to_string() } else { format!("{} histories", g.count) };
+        let title = format!("deja: {what} in {wf} ({n})");
+        let mut message = ex.message.clone();
+        message.push_str(&format!("\nExample: {} (run `deja replay {} ...` for the full diff)", self.relative(&ex.path), self.relative(&ex.path)));
+        let mut props = format!("file={}", escape_property(&file));
+        if let Some(l) = line {
+            props.push_str(&format!(",line={l}"));
+        }
+        props.push_str(&format!(",title={}", escape_property(&title)));
+        format!("::error {props}::{}", escape_data(&message))
+    }
+
+    fn finish(&mut self, s: &Summary) -> std::io::Result<()> {
+        for g in s.groups_by_size() {
+            let line = self.annotation(g);
+            writeln!(self.out, "{line}")?;
+        }
+        self.out.flush()
+    }
+}
+
+impl<W: Write> Reporter for GithubReporter<W> {
+    fn event(&mut self, ev: &CheckEvent<'_>) -> Result<()> {
+        if let CheckEvent::RunFinished(s) = ev {
+            self.finish(s)?;
+        }
+        Ok(())
+    }
+}
+
+/// Escaping of a workflow command's message (GitHub's `escapeData`).
+fn escape_data(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+/// Escaping of a workflow command's property value (GitHub's `escapeProperty`).
+fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::result::HistoryResult;
+    use crate::replay::{Frame, Verdict};
+
+    #[test]
+    fn annotation_points_at_the_source_line_and_escapes() {
+        let mut ex = HistoryResult::error("histories/a.json", "x", "Activity type: 'a', not 'b'\n100%".into(), "sig".into());
+        ex.verdict = Verdict::Nondeterminism;
+        ex.workflow_type = Some("Order".into());
+        ex.location = Some(Frame { file: "/ws/app/wf.py".into(), line: 90, function: "run".into(), code: String::new() });
+        let g = Group { signature: "sig".into(), verdict: Verdict::Nondeterminism, count: 3, example: ex, more: vec![] };
+        let r = GithubReporter::new(Vec::new(), Some("/ws".into()));
+        let a = r.annotation(&g);
+        assert!(a.starts_with("::error file=app/wf.py,line=90,title=deja%3A non-determinism in Order (3 histories)::"), "{a}");
+        assert!(a.contains("Activity type: 'a', not 'b'%0A100%25"), "{a}");
+    }
+}

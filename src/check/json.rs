@@ -1,0 +1,183 @@
+//! `--json FILE`: the `deja.check/v1` document (described in docs/JSON.md).
+//!
+//! Written **incrementally**: the header when the run starts, one `results` entry per
+//! history as it finishes (completion order), the `summary` at the end — so memory does not
+//! grow with the corpus. It is written to `FILE.partial` and renamed over `FILE` when the
+//! run finishes, so a reader never sees half a document under the real name.
+//!
+//! Each entry carries the full `deja.replay/v1` report of that history (what
+//! `deja replay -o json` prints) under `report`, or `null` when nothing was replayed
+//! (unloadable file, crash, timeout).
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use super::events::{CheckEvent, Reporter};
+use super::result::HistoryResult;
+use super::summary::Summary;
+use crate::replay::{Frame, Verdict};
+
+pub const SCHEMA: &str = "deja.check/v1";
+
+/// One `results` entry.
+#[derive(Serialize)]
+struct Entry<'a> {
+    path: &'a str,
+    verdict: Verdict,
+    error_kind: Option<&'a str>,
+    workflow_type: Option<&'a str>,
+    workflow_id: Option<&'a str>,
+    run_id: Option<&'a str>,
+    events: Option<usize>,
+    message: &'a str,
+    signature: &'a str,
+    location: Option<&'a Frame>,
+    seconds: f64,
+    report: Option<&'a serde_json::Value>,
+}
+
+impl<'a> Entry<'a> {
+    fn of(r: &'a HistoryResult) -> Entry<'a> {
+        Entry {
+            path: &r.path,
+            verdict: r.verdict,
+            error_kind: r.error_kind.as_deref(),
+            workflow_type: r.workflow_type.as_deref(),
+            workflow_id: r.workflow_id.as_deref(),
+            run_id: r.run_id.as_deref(),
+            events: r.events,
+            message: &r.message,
+            signature: &r.signature,
+            location: r.location.as_ref(),
+            seconds: r.seconds,
+            report: r.report.as_ref(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct GroupOut<'a> {
+    signature: &'a str,
+    verdict: Verdict,
+    count: usize,
+    example: &'a str,
+    message: &'a str,
+    location: Option<&'a Frame>,
+}
+
+#[derive(Serialize)]
+struct SummaryOut<'a> {
+    histories: usize,
+    found: usize,
+    pass: usize,
+    nondeterminism: usize,
+    workflow_task_failure: usize,
+    error: usize,
+    load_errors: usize,
+    skipped: usize,
+    skipped_paths: &'a [String],
+    not_run: usize,
+    seconds: f64,
+    jobs: usize,
+    sdk_version: Option<&'a str>,
+    exit_code: u8,
+    groups: Vec<GroupOut<'a>>,
+}
+
+impl<'a> SummaryOut<'a> {
+    fn of(s: &'a Summary) -> SummaryOut<'a> {
+        SummaryOut {
+            histories: s.total,
+            found: s.found,
+            pass: s.pass,
+            nondeterminism: s.nondeterminism,
+            workflow_task_failure: s.task_failure,
+            error: s.error,
+            load_errors: s.load_errors,
+            skipped: s.skipped,
+            skipped_paths: &s.skipped_paths,
+            not_run: s.not_run,
+            seconds: (s.seconds * 1000.0).round() / 1000.0,
+            jobs: s.jobs,
+            sdk_version: s.sdk_version.as_deref(),
+            exit_code: s.exit_code(),
+            groups: s
+                .groups_by_size()
+                .into_iter()
+                .map(|g| GroupOut {
+                    signature: &g.signature,
+                    verdict: g.verdict,
+                    count: g.count,
+                    example: &g.example.path,
+                    message: &g.example.message,
+                    location: g.example.location.as_ref(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The `--json` reporter.
+pub struct JsonReporter {
+    path: PathBuf,
+    partial: PathBuf,
+    out: BufWriter<File>,
+    first: bool,
+    finished: bool,
+}
+
+impl JsonReporter {
+    /// Create `FILE.partial` now, so an unwritable path fails before any replay.
+    pub fn create(path: &Path) -> Result<JsonReporter> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("--json {}: cannot create directory {}", path.display(), dir.display()))?;
+        }
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        let file = File::create(&partial).with_context(|| format!("--json {}: cannot create {}", path.display(), partial.display()))?;
+        Ok(JsonReporter { path: path.to_path_buf(), partial, out: BufWriter::new(file), first: true, finished: false })
+    }
+
+    fn write(&mut self, ev: &CheckEvent<'_>) -> std::io::Result<()> {
+        match ev {
+            CheckEvent::RunStarted { .. } => {
+                write!(self.out, "{{\"schema\":\"{SCHEMA}\",\"deja_version\":\"{}\",\"results\":[", env!("CARGO_PKG_VERSION"))?;
+            }
+            CheckEvent::HistoryFinished(r) => {
+                self.out.write_all(if self.first { b"\n" } else { b",\n" })?;
+                self.first = false;
+                serde_json::to_writer(&mut self.out, &Entry::of(r))?;
+            }
+            CheckEvent::RunFinished(s) => {
+                self.out.write_all(b"\n],\n\"summary\":")?;
+                serde_json::to_writer_pretty(&mut self.out, &SummaryOut::of(s))?;
+                self.out.write_all(b"}\n")?;
+                self.out.flush()?;
+                std::fs::rename(&self.partial, &self.path)?;
+                self.finished = true;
+            }
+            CheckEvent::WorkersReady { .. } | CheckEvent::Skipped { .. } => {}
+        }
+        Ok(())
+    }
+}
+
+impl Drop for JsonReporter {
+    /// A run that stopped before its summary leaves no half document behind.
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = std::fs::remove_file(&self.partial);
+        }
+    }
+}
+
+impl Reporter for JsonReporter {
+    fn event(&mut self, ev: &CheckEvent<'_>) -> Result<()> {
+        self.write(ev).with_context(|| format!("--json: writing {}", self.path.display()))
+    }
+}

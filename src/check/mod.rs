@@ -1,0 +1,51 @@
+//! `deja check`: replay many histories in parallel, contained, and say what failed once.
+//!
+//! The run is split the nextest way — a **runner** that produces events and **reporters**
+//! that consume them — so the terminal, JUnit, JSON and GitHub outputs all see the same
+//! stream and none of them knows about processes:
+//!
+//! ```text
+//! discover ──paths──▶ pool ──HistoryResult──▶ Summary + reporters
+//!   (walk, glob,        (N `deja __worker`      (check_text, junit,
+//!    partition)          processes, queue)        json, github)
+//! ```
+//!
+//! * [`discover`] — turns `PATH...` (files, directories, globs) into the list of history
+//!   files to check; [`partition`] keeps this shard's share of them.
+//! * [`protocol`] — the framed messages between `deja check` and its workers.
+//! * [`worker`] — the worker process: one embedded interpreter, one harness `Session`,
+//!   many histories.
+//! * [`pool`] — the parent side: starts workers, hands each the next history when it is
+//!   free (a shared queue, never a static split), kills and replaces a worker whose history
+//!   crashed it or ran over `--timeout`.
+//! * [`events`] — what the runner tells reporters; [`result`] — one history's compact result.
+//! * [`summary`] — counts and failure groups (by [`crate::report::model::ReplayReport::signature`]).
+//! * [`json`], [`github`] — the `--json` file and GitHub Actions annotations; the terminal
+//!   and JUnit reporters live in `report::check_text` and `report::junit`.
+//!
+//! ## Inputs: what counts as a history
+//! Files named on the command line and files matched by a glob are always checked: a file
+//! that cannot be loaded is an `error` row with its path and the loader's message. A
+//! directory walk picks `.json`, `.binpb` and `.pb` files; there, a JSON document that has
+//! no `events` list at all (`manifest.json`, `package.json`…) is *skipped* — it is not a
+//! history, and a directory of exports often holds such a file — and listed with `-v`.
+//! A file that looks like a history but is broken (truncated, bad enum, events out of
+//! order, first event not a start) is an `error` everywhere.
+//!
+//! ## Exit codes
+//! 0 when every history passed; 1 when any history did not (non-determinism, task failure,
+//! or an `error` row: unloadable file, crash, timeout); 2 for usage and environment errors
+//! (bad flags, no histories found, no workflows, Python environment missing, workflow
+//! code that does not import) — and when histories were found but not one of them could
+//! be loaded, because that is a problem with the input, not a verdict about the code.
+
+pub mod discover;
+pub mod events;
+pub mod github;
+pub mod json;
+pub mod partition;
+pub mod pool;
+pub mod protocol;
+pub mod result;
+pub mod summary;
+pub mod worker;

@@ -1,0 +1,641 @@
+//! The parent side of `deja check`: N worker processes fed from one queue.
+//!
+//! * **Dynamic distribution.** Each worker holds exactly one history at a time; when it
+//!   answers, it gets the next one from the shared queue. A static split would leave a
+//!   core idle as soon as one half runs out (measured: halves of 1.7 s and 3.1 s).
+//! * **Containment.** A worker that dies (any signal, any exit status, a closed pipe) is
+//!   reaped, the history it held is reported as an `error` with the cause and the tail of
+//!   the worker's stderr (Python's faulthandler prints the stack of a segfault there), and
+//!   a fresh worker takes its place. A history over `--timeout` gets its worker killed
+//!   (SIGKILL) and replaced the same way. Workers get `PR_SET_PDEATHSIG`, so a killed
+//!   `deja check` does not leave them behind.
+//! * **One message for a broken setup.** Every worker imports the same code; the first
+//!   `setup_failed` stops the run with that one message instead of one per history.
+//!
+//! Threads: one reader per worker stdout (frames → a channel) and one per worker stderr
+//! (a bounded tail); the calling thread owns all processes, the queue and the deadlines,
+//! and is the only one that reports.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::protocol::{FromWorker, Setup, ToWorker, read_frame, write_frame};
+use super::result::{HistoryResult, kind};
+use crate::replay::Frame;
+
+/// Lines of a worker's stderr kept for crash reports.
+const TAIL_LINES: usize = 30;
+/// How long a worker may take to exit after its stdin closes before it is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// How to run the workers.
+#[derive(Clone, Debug)]
+pub struct PoolConfig {
+    pub jobs: usize,
+    /// Per-history limit (`--timeout`).
+    pub timeout: Duration,
+    /// Limit for a worker to import the code and report ready.
+    pub startup_timeout: Duration,
+    pub setup: Setup,
+    /// The `deja` binary (this one).
+    pub exe: PathBuf,
+    /// Copy workers' stderr to ours (`-vv`), prefixed by worker number.
+    pub echo_stderr: bool,
+}
+
+/// One history to check.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub path: String,
+    pub lenient: bool,
+}
+
+/// What the pool reports while it runs.
+#[derive(Debug)]
+pub enum PoolEvent<'a> {
+    Ready { sdk_version: &'a str, registered: &'a [String] },
+    Finished(HistoryResult),
+    Skipped { path: &'a str, reason: &'a str },
+}
+
+/// Whether to go on after an event (`--fail-fast` says stop).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Stop,
+}
+
+/// Why a run could not go on at all.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// The workflow code or the Python environment is broken (same for every history).
+    #[error("{message}")]
+    Setup { kind: String, message: String, detail: String },
+    #[error("cannot start a worker process ({exe} __worker): {source}")]
+    Spawn { exe: String, source: std::io::Error },
+    #[error("a worker process died while loading the workflow code: {status}{tail}")]
+    StartupCrash { status: String, tail: String },
+    #[error(
+        "no worker finished loading the workflow code within {secs} s; does importing it hang \
+         (network calls or blocking work at import time)? `deja replay` on one history shows the same with a traceback"
+    )]
+    StartupTimeout { secs: u64 },
+    /// A reporter failed (e.g. writing the JSON file).
+    #[error(transparent)]
+    Report(#[from] anyhow::Error),
+}
+
+/// How a run ended.
+#[derive(Debug, Default)]
+pub struct PoolOutcome {
+    /// Histories never started, or stopped in flight (fail-fast).
+    pub not_run: usize,
+    /// The run was stopped early by the event handler (fail-fast).
+    pub stopped: bool,
+}
+
+struct Started {
+    workflow_type: String,
+    workflow_id: String,
+    events: usize,
+}
+
+enum State {
+    Starting { since: Instant },
+    Idle,
+    Busy { id: u64, job: Job, since: Instant, started: Option<Started> },
+    Gone,
+}
+
+struct Worker {
+    gen: u64,
+    child: Child,
+    stdin: Option<BufWriter<ChildStdin>>,
+    state: State,
+    tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+struct Msg {
+    slot: usize,
+    gen: u64,
+    body: Body,
+}
+
+enum Body {
+    Frame(FromWorker),
+    /// The worker's stdout ended (it exited or died), with a read error if any.
+    Closed(Option<String>),
+}
+
+/// Run every job through the workers; `on_event` sees each result as it arrives.
+pub fn run(
+    cfg: &PoolConfig,
+    jobs: Vec<Job>,
+    on_event: &mut dyn FnMut(PoolEvent<'_>) -> anyhow::Result<Flow>,
+) -> Result<PoolOutcome, PoolError> {
+    let mut pool = Pool::new(cfg);
+    let result = pool.drive(jobs, on_event);
+    pool.shutdown();
+    result
+}
+
+struct Pool<'c> {
+    cfg: &'c PoolConfig,
+    tx: Sender<Msg>,
+    rx: Receiver<Msg>,
+    workers: Vec<Worker>,
+    next_gen: u64,
+}
+
+impl<'c> Pool<'c> {
+    fn new(cfg: &'c PoolConfig) -> Pool<'c> {
+        let (tx, rx) = mpsc::channel();
+        Pool { cfg, tx, rx, workers: Vec::new(), next_gen: 0 }
+    }
+
+    fn drive(
+        &mut self,
+        jobs: Vec<Job>,
+        on_event: &mut dyn FnMut(PoolEvent<'_>) -> anyhow::Result<Flow>,
+    ) -> Result<PoolOutcome, PoolError> {
+        let mut queue: VecDeque<(u64, Job)> = jobs.into_iter().enumerate().map(|(i, j)| (i as u64, j)).collect();
+        if queue.is_empty() {
+            return Ok(PoolOutcome::default());
+        }
+        for slot in 0..self.cfg.jobs.clamp(1, queue.len()) {
+            let w = self.spawn(slot)?;
+            self.workers.push(w);
+        }
+        let mut ready_seen = false;
+        loop {
+            self.dispatch(&mut queue);
+            let busy = self.workers.iter().filter(|w| matches!(w.state, State::Busy { .. })).count();
+            if busy == 0 && queue.is_empty() {
+                return Ok(PoolOutcome::default());
+            }
+            let wait = self.next_deadline(!queue.is_empty()).map_or(Duration::from_secs(1), |d| {
+                d.saturating_duration_since(Instant::now()).min(Duration::from_secs(1))
+            });
+            let mut flow = Flow::Continue;
+            match self.rx.recv_timeout(wait) {
+                Ok(msg) => flow = self.handle(msg, &mut queue, &mut ready_seen, on_event)?,
+                // The pool holds a sender for its whole life, so the channel cannot
+                // disconnect; a timeout just means "check the deadlines".
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
+            }
+            if flow == Flow::Continue {
+                flow = self.enforce_deadlines(&mut queue, on_event)?;
+            }
+            if flow == Flow::Stop {
+                // In-flight histories will not be reported: stop their workers now.
+                let killed = self.kill_busy();
+                return Ok(PoolOutcome { not_run: queue.len() + killed, stopped: true });
+            }
+        }
+    }
+
+    /// Give every idle worker the next history.
+    fn dispatch(&mut self, queue: &mut VecDeque<(u64, Job)>) {
+        for slot in 0..self.workers.len() {
+            if !matches!(self.workers[slot].state, State::Idle) {
+                continue;
+            }
+            let Some((id, job)) = queue.pop_front() else { return };
+            let msg = ToWorker::Replay { id, path: job.path.clone(), lenient: job.lenient };
+            let w = &mut self.workers[slot];
+            let sent = match w.stdin.as_mut() {
+                Some(stdin) => write_frame(stdin, &msg).is_ok(),
+                None => false,
+            };
+            if sent {
+                w.state = State::Busy { id, job, since: Instant::now(), started: None };
+            } else {
+                // The worker is gone (its exit is on its way through the channel); the job
+                // goes back to the front and the exit is handled as an idle death.
+                queue.push_front((id, job));
+                w.stdin = None;
+                return;
+            }
+        }
+    }
+
+    /// The earliest moment something times out.
+    fn next_deadline(&self, work_left: bool) -> Option<Instant> {
+        self.workers
+            .iter()
+            .filter_map(|w| match &w.state {
+                State::Busy { since, .. } => Some(*since + self.cfg.timeout),
+                State::Starting { since } if work_left => Some(*since + self.cfg.startup_timeout),
+                _ => None,
+            })
+            .min()
+    }
+
+    fn handle(
+        &mut self,
+        msg: Msg,
+        queue: &mut VecDeque<(u64, Job)>,
+        ready_seen: &mut bool,
+        on_event: &mut dyn FnMut(PoolEvent<'_>) -> anyhow::Result<Flow>,
+    ) -> Result<Flow, PoolError> {
+        let Some(w) = self.workers.get_mut(msg.slot) else { return Ok(Flow::Continue) };
+        if w.gen != msg.gen {
+            return Ok(Flow::Continue); // a replaced worker's last words
+        }
+        match msg.body {
+            Body::Frame(FromWorker::Ready { sdk_version, registered }) => {
+                w.state = State::Idle;
+                if !*ready_seen {
+                    *ready_seen = true;
+                    return Ok(on_event(PoolEvent::Ready { sdk_version: &sdk_version, registered: &registered })?);
+                }
+                Ok(Flow::Continue)
+            }
+            Body::Frame(FromWorker::SetupFailed { kind, message, detail }) => Err(PoolError::Setup { kind, message, detail }),
+            Body::Frame(FromWorker::Started { id, workflow_type, workflow_id, events }) => {
+                if let State::Busy { id: busy_id, started, .. } = &mut w.state {
+                    if *busy_id == id {
+                        *started = Some(Started { workflow_type, workflow_id, events });
+                    }
+                }
+                Ok(Flow::Continue)
+            }
+            Body::Frame(FromWorker::Done { id, result }) => {
+                if !matches!(w.state, State::Busy { id: busy_id, .. } if busy_id == id) {
+                    return Ok(Flow::Continue);
+                }
+                w.state = State::Idle;
+                Ok(on_event(PoolEvent::Finished(*result))?)
+            }
+            Body::Frame(FromWorker::Skipped { id, reason }) => {
+                let State::Busy { id: busy_id, job, .. } = std::mem::replace(&mut w.state, State::Idle) else {
+                    return Ok(Flow::Continue);
+                };
+                if busy_id != id {
+                    return Ok(Flow::Continue);
+                }
+                Ok(on_event(PoolEvent::Skipped { path: &job.path, reason: &reason })?)
+            }
+            Body::Closed(read_error) => {
+                let status = reap(&mut w.child);
+                let tail = take_tail(&w.tail);
+                let state = std::mem::replace(&mut w.state, State::Gone);
+                w.stdin = None;
+                match state {
+                    State::Busy { job, started, .. } => {
+                        let result = crash_result(&job, started.as_ref(), &status, read_error.as_deref(), &tail);
+                        let flow = on_event(PoolEvent::Finished(result))?;
+                        if flow == Flow::Continue && !queue.is_empty() {
+                            self.respawn(msg.slot)?;
+                        }
+                        Ok(flow)
+                    }
+                    State::Starting { .. } => Err(PoolError::StartupCrash { status: describe_status(&status), tail: indent_tail(&tail) }),
+                    State::Idle | State::Gone => {
+                        if !queue.is_empty() {
+                            self.respawn(msg.slot)?;
+                        }
+                        Ok(Flow::Continue)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Kill workers whose history ran over `--timeout`; fail when none starts in time.
+    fn enforce_deadlines(
+        &mut self,
+        queue: &mut VecDeque<(u64, Job)>,
+        on_event: &mut dyn FnMut(PoolEvent<'_>) -> anyhow::Result<Flow>,
+    ) -> Result<Flow, PoolError> {
+        let now = Instant::now();
+        for slot in 0..self.workers.len() {
+            let over = match &self.workers[slot].state {
+                State::Busy { since, .. } => now.duration_since(*since) >= self.cfg.timeout,
+                State::Starting { since } => {
+                    if !queue.is_empty() && now.duration_since(*since) >= self.cfg.startup_timeout {
+                        return Err(PoolError::StartupTimeout { secs: self.cfg.startup_timeout.as_secs() });
+                    }
+                    false
+                }
+                _ => false,
+            };
+            if !over {
+                continue;
+            }
+            let w = &mut self.workers[slot];
+            let _ = w.child.kill();
+            let _ = w.child.wait();
+            w.stdin = None;
+            let State::Busy { job, started, .. } = std::mem::replace(&mut w.state, State::Gone) else { continue };
+            let result = timeout_result(&job, started.as_ref(), self.cfg.timeout);
+            if on_event(PoolEvent::Finished(result))? == Flow::Stop {
+                return Ok(Flow::Stop);
+            }
+            if !queue.is_empty() {
+                self.respawn(slot)?;
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn spawn(&mut self, slot: usize) -> Result<Worker, PoolError> {
+        self.next_gen += 1;
+        let gen = self.next_gen;
+        let exe = self.cfg.exe.display().to_string();
+        let spawn_err = |source| PoolError::Spawn { exe: exe.clone(), source };
+        let mut cmd = Command::new(&self.cfg.exe);
+        cmd.arg("__worker")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // A segfault then prints the Python stack of every thread to stderr, which
+            // ends up in the crash report.
+            .env("PYTHONFAULTHANDLER", "1");
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl is async-signal-safe; it runs in the child between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(spawn_err)?;
+        let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take()) else {
+            let _ = child.kill();
+            return Err(spawn_err(std::io::Error::other("stdio pipes missing")));
+        };
+        let mut stdin = BufWriter::new(stdin);
+        if let Err(e) = write_frame(&mut stdin, &ToWorker::Setup(self.cfg.setup.clone())) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(spawn_err(e));
+        }
+        let tx = self.tx.clone();
+        std::thread::Builder::new()
+            .name(format!("deja-worker-{slot}-out"))
+            .spawn(move || read_frames(stdout, slot, gen, tx))
+            .map_err(spawn_err)?;
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let tail2 = Arc::clone(&tail);
+        let echo = self.cfg.echo_stderr;
+        std::thread::Builder::new()
+            .name(format!("deja-worker-{slot}-err"))
+            .spawn(move || read_stderr(stderr, slot, echo, tail2))
+            .map_err(spawn_err)?;
+        Ok(Worker { gen, child, stdin: Some(stdin), state: State::Starting { since: Instant::now() }, tail })
+    }
+
+    fn respawn(&mut self, slot: usize) -> Result<(), PoolError> {
+        let w = self.spawn(slot)?;
+        self.workers[slot] = w;
+        Ok(())
+    }
+
+    /// Kill the workers holding a history; returns how many histories that drops.
+    fn kill_busy(&mut self) -> usize {
+        let mut n = 0;
+        for w in &mut self.workers {
+            if matches!(w.state, State::Busy { .. }) {
+                let _ = w.child.kill();
+                let _ = w.child.wait();
+                w.state = State::Gone;
+                w.stdin = None;
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Close every worker's stdin (idle ones exit on their own), kill the rest: nothing
+    /// they hold will be reported any more.
+    fn shutdown(&mut self) {
+        for w in &mut self.workers {
+            w.stdin = None;
+            if !matches!(w.state, State::Idle) {
+                let _ = w.child.kill();
+            }
+        }
+        let deadline = Instant::now() + EXIT_GRACE;
+        for w in &mut self.workers {
+            loop {
+                match w.child.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                    Ok(None) => {
+                        let _ = w.child.kill();
+                        let _ = w.child.wait();
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn read_frames(stdout: impl Read, slot: usize, gen: u64, tx: Sender<Msg>) {
+    let mut r = BufReader::new(stdout);
+    loop {
+        let body = match read_frame::<_, FromWorker>(&mut r) {
+            Ok(Some(f)) => Body::Frame(f),
+            Ok(None) => Body::Closed(None),
+            Err(e) => Body::Closed(Some(e.to_string())),
+        };
+        let last = matches!(body, Body::Closed(_));
+        if tx.send(Msg { slot, gen, body }).is_err() || last {
+            return;
+        }
+    }
+}
+
+fn read_stderr(stderr: impl Read, slot: usize, echo: bool, tail: Arc<Mutex<VecDeque<String>>>) {
+    let mut r = BufReader::new(stderr);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match r.read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let line = String::from_utf8_lossy(&buf).trim_end().to_string();
+        if echo {
+            eprintln!("[worker {}] {line}", slot + 1);
+        }
+        if let Ok(mut t) = tail.lock() {
+            if t.len() == TAIL_LINES {
+                t.pop_front();
+            }
+            t.push_back(line.chars().take(400).collect());
+        }
+    }
+}
+
+/// Wait for a worker whose stdout closed; kill it if it lingers.
+fn reap(child: &mut Child) -> Option<ExitStatus> {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) => return Some(s),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Ok(None) => {
+                let _ = child.kill();
+                return child.wait().ok();
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+fn take_tail(tail: &Arc<Mutex<VecDeque<String>>>) -> Vec<String> {
+    // The stderr reader may still be draining the pipe; give it a moment.
+    std::thread::sleep(Duration::from_millis(20));
+    tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default()
+}
+
+fn indent_tail(tail: &[String]) -> String {
+    if tail.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("\n  last lines the worker wrote to stderr:");
+    for l in tail {
+        s.push_str("\n    ");
+        s.push_str(l);
+    }
+    s
+}
+
+/// `signal 11 (SIGSEGV)`, `exit status 3`.
+pub fn describe_status(status: &Option<ExitStatus>) -> String {
+    let Some(status) = status else { return "it vanished (exit status unknown)".into() };
+    if let Some(sig) = status.signal() {
+        let name = match sig {
+            libc::SIGSEGV => "SIGSEGV",
+            libc::SIGBUS => "SIGBUS",
+            libc::SIGABRT => "SIGABRT",
+            libc::SIGILL => "SIGILL",
+            libc::SIGFPE => "SIGFPE",
+            libc::SIGKILL => "SIGKILL; the kernel's out-of-memory killer sends this",
+            libc::SIGTERM => "SIGTERM",
+            libc::SIGINT => "SIGINT",
+            _ => "",
+        };
+        return if name.is_empty() { format!("signal {sig}") } else { format!("signal {sig} ({name})") };
+    }
+    match status.code() {
+        Some(c) => format!("exit status {c}"),
+        None => "it stopped".into(),
+    }
+}
+
+fn what(job: &Job, started: Option<&Started>) -> String {
+    match started {
+        Some(s) => format!("{} {} ({} events, {})", s.workflow_type, s.workflow_id, s.events, job.path),
+        None => format!("{} (while loading it)", job.path),
+    }
+}
+
+fn base_result(job: &Job, started: Option<&Started>, kind: &str, message: String, signature: String) -> HistoryResult {
+    let mut r = HistoryResult::error(&job.path, kind, message, signature);
+    if let Some(s) = started {
+        r.workflow_type = Some(s.workflow_type.clone());
+        r.workflow_id = Some(s.workflow_id.clone());
+        r.events = Some(s.events);
+    }
+    r
+}
+
+fn crash_result(job: &Job, started: Option<&Started>, status: &Option<ExitStatus>, read_error: Option<&str>, tail: &[String]) -> HistoryResult {
+    let how = describe_status(status);
+    let hint = match status.and_then(|s| s.code()) {
+        Some(_) => "; workflow code called os._exit() or the interpreter exited",
+        None if status.and_then(|s| s.signal()) == Some(libc::SIGKILL) => "; out of memory?",
+        None => "; workflow code (or a C extension it calls) crashed the Python interpreter",
+    };
+    let mut message = format!("worker crashed: {how} while replaying {}{hint}", what(job, started));
+    if let Some(e) = read_error {
+        message.push_str(&format!(" (protocol: {e})"));
+    }
+    let location = faulthandler_frame(tail);
+    let wf = started.map(|s| s.workflow_type.as_str()).unwrap_or("(unloaded)");
+    let mut signature = format!("{wf} error crash: {}", how.split(';').next().unwrap_or(&how));
+    if let Some(f) = &location {
+        signature.push_str(&format!(" at {}:{}", crate::report::display_path(&f.file), f.line));
+    }
+    let mut r = base_result(job, started, kind::CRASH, message.clone(), signature);
+    let mut text = format!("✗ error {} · {}\n  {message}\n", r.subject(), job.path);
+    if let Some(f) = &location {
+        text.push_str(&format!("    at {f}\n"));
+    }
+    text.push_str(&indent_tail(tail));
+    r.text = Some(text.trim_end().to_string() + "\n");
+    r.location = location;
+    r
+}
+
+fn timeout_result(job: &Job, started: Option<&Started>, limit: Duration) -> HistoryResult {
+    let secs = limit.as_secs_f64();
+    let message = format!(
+        "timed out after {secs} s replaying {} (--timeout {secs}); the worker was killed and replaced. \
+         Blocking workflow code? `deja replay` on this history shows where it blocks",
+        what(job, started)
+    );
+    let wf = started.map(|s| s.workflow_type.as_str()).unwrap_or("(unloaded)");
+    let signature = format!("{wf} error timeout");
+    let mut r = base_result(job, started, kind::TIMEOUT, message.clone(), signature);
+    r.text = Some(format!("✗ error {} · {}\n  {message}\n", r.subject(), job.path));
+    r
+}
+
+/// The innermost user frame of a faulthandler dump (`File "x.py", line 27 in run`,
+/// most recent call first), skipping the SDK, the standard library and site-packages.
+fn faulthandler_frame(tail: &[String]) -> Option<Frame> {
+    for line in tail {
+        let l = line.trim();
+        let Some(rest) = l.strip_prefix("File \"") else { continue };
+        let Some((file, rest)) = rest.split_once("\", line ") else { continue };
+        let (num, func) = rest.split_once(" in ").unwrap_or((rest, ""));
+        let Ok(line_no) = num.trim().parse::<u32>() else { continue };
+        let library = file.starts_with('<')
+            || file.contains("/site-packages/")
+            || file.contains("/dist-packages/")
+            || file.contains("/lib/python3");
+        if !library {
+            return Some(Frame { file: file.to_string(), line: line_no, function: func.trim().to_string(), code: String::new() });
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_user_frame_in_a_faulthandler_dump() {
+        let tail: Vec<String> = [
+            "Fatal Python error: Segmentation fault",
+            "Current thread 0x00007f (most recent call first):",
+            "  File \"/usr/lib/python3.11/ctypes/__init__.py\", line 519 in string_at",
+            "  File \"/repo/tests/fixtures/code/hazards/segfault_workflow.py\", line 27 in run",
+            "  File \"/repo/.venv/lib/python3.11/site-packages/temporalio/worker/_workflow_instance.py\", line 9 in x",
+        ]
+        .map(String::from)
+        .to_vec();
+        let f = faulthandler_frame(&tail).unwrap();
+        assert_eq!((f.file.as_str(), f.line, f.function.as_str()), ("/repo/tests/fixtures/code/hazards/segfault_workflow.py", 27, "run"));
+        assert!(faulthandler_frame(&tail[..3]).is_none());
+    }
+
+    #[test]
+    fn exit_statuses_read_well() {
+        assert_eq!(describe_status(&Some(ExitStatus::from_raw(11))), "signal 11 (SIGSEGV)");
+        assert_eq!(describe_status(&Some(ExitStatus::from_raw(3 << 8))), "exit status 3");
+        assert!(describe_status(&None).contains("unknown"));
+    }
+}

@@ -1,0 +1,115 @@
+//! One history's result, compact: what the summary, JUnit, JSON and annotations need, and
+//! nothing that grows with the history (the full report crosses only when `--json` asks).
+//!
+//! Workers build it from a [`ReplayReport`] (they have the history and the trace); the
+//! parent builds it for what only it can see: a worker that crashed or ran over time.
+
+use serde::{Deserialize, Serialize};
+
+use crate::replay::{Frame, Verdict};
+use crate::report::model::ReplayReport;
+
+/// `error_kind` values added by `deja check` (the harness has its own: `deadlock`,
+/// `unregistered-type`, `invalid-history`, `other`).
+pub mod kind {
+    /// The file could not be loaded as a history.
+    pub const LOAD: &str = "load";
+    /// The worker process died while replaying the history.
+    pub const CRASH: &str = "crash";
+    /// The history ran over `--timeout`.
+    pub const TIMEOUT: &str = "timeout";
+    /// The harness itself failed on this history (a deja bug or an SDK surprise).
+    pub const HARNESS: &str = "harness";
+}
+
+/// The outcome of checking one history file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HistoryResult {
+    /// The file, as discovered (relative when given relative).
+    pub path: String,
+    pub verdict: Verdict,
+    pub error_kind: Option<String>,
+    /// Known once the file is loaded.
+    pub workflow_type: Option<String>,
+    pub workflow_id: Option<String>,
+    pub run_id: Option<String>,
+    pub events: Option<usize>,
+    /// One line: the SDK's message, the load error, the crash.
+    pub message: String,
+    /// Groups results with the same cause (see `ReplayReport::signature`).
+    pub signature: String,
+    /// The user's source line to point at: the divergence site or the failure frame.
+    pub location: Option<Frame>,
+    /// Seconds inside the SDK replay (0 when nothing was replayed).
+    pub seconds: f64,
+    /// The human report (`deja replay`'s renderer), in the terminal's colours; failures only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The same without colour, when `text` is coloured and a file report needs plain text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plain: Option<String>,
+    /// The `deja.replay/v1` report, only when `--json` was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<serde_json::Value>,
+}
+
+impl HistoryResult {
+    /// A result with no replay behind it (load error, crash, timeout).
+    pub fn error(path: &str, kind: &str, message: String, signature: String) -> HistoryResult {
+        HistoryResult {
+            path: path.to_string(),
+            verdict: Verdict::Error,
+            error_kind: Some(kind.to_string()),
+            workflow_type: None,
+            workflow_id: None,
+            run_id: None,
+            events: None,
+            message,
+            signature,
+            location: None,
+            seconds: 0.0,
+            text: None,
+            plain: None,
+            report: None,
+        }
+    }
+
+    /// From a finished replay report; rendering is left to the caller.
+    pub fn from_report(path: &str, r: &ReplayReport) -> HistoryResult {
+        let location = r.divergence.as_ref().and_then(|d| d.site.clone()).or_else(|| r.frames.last().cloned());
+        HistoryResult {
+            path: path.to_string(),
+            verdict: r.verdict,
+            error_kind: r.error_kind.clone(),
+            workflow_type: Some(r.history.workflow_type.clone()),
+            workflow_id: Some(r.history.workflow_id.clone()),
+            run_id: r.history.run_id.clone(),
+            events: Some(r.history.events),
+            message: r.message.clone(),
+            signature: r.signature(),
+            location,
+            seconds: r.seconds,
+            text: None,
+            plain: None,
+            report: None,
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        self.verdict == Verdict::Pass
+    }
+
+    /// The report text without colour (for files): `plain` when there is one, else `text`.
+    pub fn plain_text(&self) -> Option<&str> {
+        self.plain.as_deref().or(self.text.as_deref())
+    }
+
+    /// `OrderWorkflow order-1001`, or the path when the file never loaded.
+    pub fn subject(&self) -> String {
+        match (&self.workflow_type, &self.workflow_id) {
+            (Some(t), Some(id)) => format!("{t} {id}"),
+            (Some(t), None) => t.clone(),
+            _ => self.path.clone(),
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! `deja __worker`: one replay process of `deja check`.
+//!
+//! A worker starts its own embedded interpreter, imports the workflow code once and keeps
+//! ONE harness `Session` (one long-lived SDK `Replayer`) for every history it is handed —
+//! the SDK's per-worker start-up (interpreter, `temporalio` import, sandbox validation of
+//! every workflow) is paid once per process, not once per history. It reads and parses
+//! each history file itself, so JSON parsing runs on every core too, and answers with a
+//! compact [`HistoryResult`] (see [`super::protocol`] for the wire).
+//!
+//! Isolation is the point of the process boundary: workflow code that calls `os._exit`,
+//! segfaults the interpreter, blocks forever or eats all memory takes down this process
+//! only; the parent reports that history and starts a fresh worker. To keep the protocol
+//! channel clean the worker moves it off fd 0/1 before Python starts (see `take_stdio`).
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::os::fd::FromRawFd;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use super::protocol::{FromWorker, Setup, ToWorker, read_frame, write_frame};
+use super::result::{HistoryResult, kind};
+use crate::exit;
+use crate::history::tasks::Timeline;
+use crate::history::{self, LoadError};
+use crate::replay::embed::{EmbedError, Interpreter, Session};
+use crate::replay::pyenv;
+use crate::report::model::ReplayReport;
+use crate::report::replay_text::print_report;
+use crate::style::Styles;
+
+/// The worker's main loop. Returns only on a protocol error or when the parent hangs up.
+pub fn main() -> Result<u8> {
+    let (mut input, output) = take_stdio().context("deja __worker: setting up the protocol channel on fds 0/1")?;
+    let mut output = BufWriter::new(output);
+    let setup = match read_frame::<_, ToWorker>(&mut input).context("deja __worker: reading setup")? {
+        Some(ToWorker::Setup(s)) => s,
+        None => return Ok(exit::OK),
+        Some(other) => anyhow::bail!("deja __worker: expected a setup message first, got {other:?}"),
+    };
+    let (_interp, session) = match start(&setup) {
+        Ok(s) => s,
+        Err(failed) => {
+            write_frame(&mut output, &failed)?;
+            return Ok(exit::ERROR);
+        }
+    };
+    write_frame(&mut output, &FromWorker::Ready { sdk_version: _interp.sdk_version.clone(), registered: session.registered.clone() })?;
+
+    let mut styles = Styles::default();
+    if setup.color {
+        styles.colorize();
+    }
+    while let Some(msg) = read_frame::<_, ToWorker>(&mut input).context("deja __worker: reading a request")? {
+        match msg {
+            ToWorker::Replay { id, path, lenient } => {
+                replay_one(&session, &setup, &styles, id, &path, lenient, &mut output)?;
+            }
+            ToWorker::Setup(_) => anyhow::bail!("deja __worker: setup sent twice"),
+        }
+    }
+    output.flush()?;
+    // The parent hung up: every answer is delivered. Leave without tearing Python down —
+    // a replayer thread still blocked in workflow code (a deadlock the SDK gave up on)
+    // must not hold the exit.
+    // SAFETY: `_exit` ends the process immediately; nothing after it runs.
+    unsafe { libc::_exit(i32::from(exit::OK)) }
+}
+
+/// Duplicate fds 0 and 1 for the protocol, then point fd 1 at stderr and fd 0 at
+/// `/dev/null`: whatever user code prints lands on stderr, never inside a frame.
+fn take_stdio() -> io::Result<(File, File)> {
+    // SAFETY: plain fd syscalls on this process's own descriptors, before any other thread
+    // (and before Python) exists; each result is checked.
+    unsafe {
+        let proto_in = libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3);
+        let proto_out = libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3);
+        if proto_in < 0 || proto_out < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::dup2(2, 1) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::close(null);
+        }
+        Ok((File::from_raw_fd(proto_in), File::from_raw_fd(proto_out)))
+    }
+}
+
+/// Python, the SDK and the user's code, once. A failure here is the user's to fix and the
+/// same for every history, so it is sent once as `setup_failed`.
+fn start(setup: &Setup) -> Result<(Interpreter, Session), FromWorker> {
+    let env = pyenv::resolve(setup.python_env.as_deref())
+        .map_err(|e| FromWorker::SetupFailed { kind: "environment".into(), message: e.to_string(), detail: String::new() })?;
+    let interp = Interpreter::start(&env).map_err(setup_failed)?;
+    let session = interp.load(&setup.code).map_err(setup_failed)?;
+    Ok((interp, session))
+}
+
+fn setup_failed(e: EmbedError) -> FromWorker {
+    let kind = match &e {
+        EmbedError::Harness { kind, .. } => kind.clone(),
+        EmbedError::MissingSdk { .. } => "missing-sdk".into(),
+        EmbedError::Python { .. } => "python".into(),
+    };
+    FromWorker::SetupFailed { kind, message: e.to_string(), detail: e.detail().to_string() }
+}
+
+fn replay_one(
+    session: &Session,
+    setup: &Setup,
+    styles: &Styles,
+    id: u64,
+    path: &str,
+    lenient: bool,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    let h = match history::load_path(Path::new(path), None) {
+        Ok(h) => h,
+        Err(e) if lenient && is_not_a_history(&e) => {
+            return write_frame(out, &FromWorker::Skipped { id, reason: e.to_string() });
+        }
+        Err(e) => {
+            let sig = format!("invalid history: {}", load_error_kind(&e));
+            let result = HistoryResult::error(path, kind::LOAD, e.to_string(), sig);
+            return write_frame(out, &FromWorker::Done { id, result: Box::new(result) });
+        }
+    };
+    write_frame(
+        out,
+        &FromWorker::Started {
+            id,
+            workflow_type: h.workflow_type().to_string(),
+            workflow_id: h.workflow_id.clone(),
+            events: h.events().len(),
+        },
+    )?;
+    let result = match session.replay(&h.encode(), &h.workflow_id) {
+        Ok(outcome) => {
+            let tl = Timeline::new(h.events());
+            let report = ReplayReport::build(&h, &tl, &outcome);
+            let mut result = HistoryResult::from_report(path, &report);
+            if !result.passed() {
+                result.text = Some(render(&report, setup.verbose, styles));
+                if setup.color && setup.plain_text {
+                    result.plain = Some(render(&report, setup.verbose, &Styles::default()));
+                }
+            }
+            if setup.report_json {
+                result.report = serde_json::to_value(&report).ok();
+            }
+            result
+        }
+        Err(e) => {
+            let sig = format!("{} error harness", h.workflow_type());
+            let mut r = HistoryResult::error(path, kind::HARNESS, format!("deja's replay harness failed: {e}"), sig);
+            r.workflow_type = Some(h.workflow_type().to_string());
+            r.workflow_id = Some(h.workflow_id.clone());
+            r.events = Some(h.events().len());
+            r
+        }
+    };
+    write_frame(out, &FromWorker::Done { id, result: Box::new(result) })
+}
+
+fn render(report: &ReplayReport, verbose: u8, styles: &Styles) -> String {
+    let mut buf = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = print_report(&mut buf, report, verbose, styles);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// A JSON document with no `events` list at all (a manifest, a package.json): not a
+/// history, as opposed to a broken one.
+fn is_not_a_history(e: &LoadError) -> bool {
+    matches!(e, LoadError::NotAHistory { why, .. } if why.contains("`events` list"))
+}
+
+/// A short name per load problem, so 300 truncated files read as one group.
+fn load_error_kind(e: &LoadError) -> &'static str {
+    match e {
+        LoadError::Io { .. } => "unreadable file",
+        LoadError::Syntax { .. } => "malformed JSON",
+        LoadError::Truncated { .. } => "truncated JSON",
+        LoadError::UnknownEnum { .. } => "unknown enum value",
+        LoadError::DecodedExport { .. } => "decoded (readable) export",
+        LoadError::NotAHistory { .. } => "not a workflow history",
+        LoadError::Empty { .. } => "no events",
+        LoadError::OutOfOrder { .. } => "events out of order",
+        LoadError::BadEvent { .. } => "bad event",
+        LoadError::BadBinary { .. } => "bad binary protobuf",
+    }
+}

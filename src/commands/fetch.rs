@@ -1,0 +1,160 @@
+//! `deja fetch`: download histories from a Temporal server into files, and the helper
+//! replay/debug use to fetch one history straight into memory.
+//!
+//! All gRPC work runs on a tokio runtime that is dropped before any Python runs, so
+//! Python is never called from an async worker thread.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use futures::StreamExt;
+
+use crate::cli::FetchArgs;
+use crate::exit;
+use crate::history::{self, LoadedHistory, Source};
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting the async runtime")
+}
+
+/// Fetch one run's history (latest run without `run_id`) and load it like a file.
+pub fn fetch_one(server: &deja_fetch::ConnectionArgs, workflow_id: &str, run_id: Option<&str>) -> Result<LoadedHistory> {
+    let config = server.resolve()?;
+    let rt = runtime()?;
+    let fetched = rt.block_on(async {
+        let client = deja_fetch::connect(&config).await?;
+        deja_fetch::fetch_history(&client, workflow_id, run_id).await
+    })?;
+    drop(rt);
+    if fetched.is_running() {
+        eprintln!("deja: note: {workflow_id} is still running; replaying its history as it stands ({} events)", fetched.event_count());
+    }
+    let bytes = prost::Message::encode_to_vec(&fetched.history);
+    let source = Source::Server(format!("{}/{}/{}", config.namespace, fetched.workflow_id, fetched.run_id));
+    let mut h = history::load::load_bytes(&bytes, source, Some(workflow_id))?;
+    h.run_id = Some(fetched.run_id);
+    Ok(h)
+}
+
+/// Progress lines on stderr (a counter; the server decides the total).
+struct Lines {
+    fetched: AtomicUsize,
+    skipped: AtomicUsize,
+    quiet: bool,
+}
+
+impl deja_fetch::Progress for Lines {
+    fn skipped(&self, _exec: &deja_fetch::ExecutionSummary) {
+        self.skipped.fetch_add(1, Ordering::Relaxed);
+    }
+    fn fetched(&self, run: &deja_fetch::FetchedRun) {
+        let n = self.fetched.fetch_add(1, Ordering::Relaxed) + 1;
+        if !self.quiet && (n <= 10 || n % 100 == 0) {
+            eprintln!("  fetched {n}: {} ({} events{})", run.path.display(), run.events, if run.running { ", running" } else { "" });
+        }
+    }
+}
+
+pub fn run(args: FetchArgs) -> Result<u8> {
+    let config = args.server.resolve()?;
+    let rt = runtime()?;
+    let started = Instant::now();
+    match (&args.workflow_id, &args.query) {
+        (Some(_), Some(_)) => anyhow::bail!("--workflow-id and --query are exclusive: fetch one workflow, or every run a query matches"),
+        (None, None) => anyhow::bail!("nothing to fetch: pass --workflow-id ID (one run) or --query QUERY (many runs)"),
+        (Some(id), None) => {
+            let (path, fetched) = rt.block_on(async {
+                let client = deja_fetch::connect(&config).await?;
+                let h = deja_fetch::fetch_history(&client, id, args.run_id.as_deref()).await?;
+                let (path, _) = deja_fetch::store::write_history(&args.out, &h).await?;
+                Ok::<_, deja_fetch::FetchError>((path, h))
+            })?;
+            eprintln!(
+                "deja: fetched {} ({} events{}) → {}",
+                fetched.workflow_id,
+                fetched.event_count(),
+                if fetched.is_running() { ", still running: saved as it stands" } else { "" },
+                path.display()
+            );
+        }
+        (None, Some(query)) => {
+            let progress = Lines { fetched: AtomicUsize::new(0), skipped: AtomicUsize::new(0), quiet: false };
+            let summary = rt.block_on(async {
+                let client = deja_fetch::connect(&config).await?;
+                client.check_namespace().await?;
+                let runs = deja_fetch::list_executions(&client, query, args.limit, args.sample_per_type);
+                let options = deja_fetch::DownloadOptions { concurrency: args.concurrency.max(1) };
+                deja_fetch::fetch_to_dir(&client, runs, &args.out, &options, &progress).await
+            })?;
+            eprintln!(
+                "deja: {} runs matched: {} fetched ({} still running, saved as they stand), {} already on disk, {} gone; {} events, {:.1} MB in {:.1}s ({:.0} histories/s) → {}",
+                summary.listed,
+                summary.fetched,
+                summary.running,
+                summary.skipped,
+                summary.missing,
+                summary.events,
+                summary.bytes as f64 / 1e6,
+                started.elapsed().as_secs_f64(),
+                summary.histories_per_sec(),
+                args.out.display()
+            );
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Stream histories matching a query (for `check --query`): each is loaded as it arrives.
+/// Runs on its own runtime; items are plain Rust by the time the caller sees them.
+pub fn stream_query(
+    server: &deja_fetch::ConnectionArgs,
+    query: &str,
+    limit: Option<usize>,
+    sample_per_type: Option<usize>,
+    save: Option<&std::path::Path>,
+    mut each: impl FnMut(Result<LoadedHistory>) -> bool,
+) -> Result<()> {
+    let config = server.resolve()?;
+    let rt = runtime()?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<LoadedHistory>>(16);
+    let namespace = config.namespace.clone();
+    let save = save.map(|p| p.to_path_buf());
+    let query = query.to_string();
+    let producer = std::thread::spawn(move || {
+        rt.block_on(async move {
+            let client = match deja_fetch::connect(&config).await {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = tx.send(Err(e.into()));
+                    return;
+                }
+            };
+            let runs = deja_fetch::list_executions(&client, &query, limit, sample_per_type);
+            let mut stream = std::pin::pin!(deja_fetch::fetch_stream(&client, runs, &deja_fetch::DownloadOptions::default()));
+            while let Some(item) = stream.next().await {
+                let item = match item {
+                    Ok(f) => {
+                        if let Some(dir) = &save {
+                            let _ = deja_fetch::store::write_history(dir, &f).await;
+                        }
+                        let bytes = prost::Message::encode_to_vec(&f.history);
+                        let source = Source::Server(format!("{namespace}/{}/{}", f.workflow_id, f.run_id));
+                        history::load::load_bytes(&bytes, source, Some(&f.workflow_id)).map_err(anyhow::Error::from)
+                    }
+                    Err(e) => Err(e.into()),
+                };
+                if tx.send(item).is_err() {
+                    return;
+                }
+            }
+        })
+    });
+    for item in rx {
+        if !each(item) {
+            break;
+        }
+    }
+    let _ = producer.join();
+    Ok(())
+}

@@ -1,0 +1,303 @@
+//! The terminal reporter of `deja check`.
+//!
+//! * **stderr, while running:** a progress bar with rate and ETA when stderr is a terminal
+//!   (indicatif, redrawn a few times a second); otherwise a plain progress line every few
+//!   seconds, which reads well in CI logs. Each failing history gets one line as it
+//!   finishes (the header `deja replay` prints). `--quiet` turns all of this off.
+//! * **stdout, at the end:** failures grouped by signature — each group with its count, a
+//!   few more paths and ONE example report rendered by `deja replay`'s own renderer — then
+//!   the counts. 900 histories failing the same way read as one problem.
+//!
+//! [`render_summary`] is a pure function of the [`Summary`], so tests render into a `Vec`.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::check::events::{CheckEvent, Reporter};
+use crate::check::result::HistoryResult;
+use crate::check::summary::{Group, Summary};
+use crate::replay::Verdict;
+use crate::report::replay_text::verdict_word;
+use crate::style::{Styles, paint};
+
+/// Groups shown with their example report (the rest get one line each; `-v` shows all).
+const EXAMPLES: usize = 10;
+/// Plain progress lines (not a terminal) this often.
+const LINE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How the terminal reporter behaves.
+#[derive(Clone, Debug, Default)]
+pub struct TextOptions {
+    pub quiet: bool,
+    pub verbose: u8,
+    /// Styles for stdout (the summary).
+    pub out_styles: Styles,
+    /// Styles for stderr (progress and live lines).
+    pub err_styles: Styles,
+    /// stderr is a terminal: draw a bar.
+    pub tty: bool,
+    /// `--partition`, for the start line.
+    pub partition: Option<String>,
+}
+
+enum Progress {
+    Off,
+    Bar(ProgressBar),
+    Lines { next: Instant },
+}
+
+/// Progress on stderr, summary on `out`.
+pub struct TextReporter<W: Write> {
+    opts: TextOptions,
+    out: W,
+    progress: Progress,
+    started: Instant,
+    total: usize,
+    done: usize,
+    failing: usize,
+}
+
+impl<W: Write> TextReporter<W> {
+    pub fn new(opts: TextOptions, out: W) -> TextReporter<W> {
+        TextReporter { opts, out, progress: Progress::Off, started: Instant::now(), total: 0, done: 0, failing: 0 }
+    }
+
+    /// A line above the bar (or plainly on stderr).
+    fn note(&self, line: &str) {
+        match &self.progress {
+            Progress::Bar(bar) => bar.println(line),
+            _ => eprintln!("{line}"),
+        }
+    }
+
+    fn start(&mut self, total: usize, found: usize, jobs: usize) {
+        self.started = Instant::now();
+        self.total = total;
+        if self.opts.quiet {
+            return;
+        }
+        let shard = match &self.opts.partition {
+            Some(p) => format!(" (shard {p} of {found} found)"),
+            None => String::new(),
+        };
+        let workers = if jobs == 1 { "1 worker".to_string() } else { format!("{jobs} workers") };
+        eprintln!("{} {total} histor{}{shard} with {workers}", paint(self.opts.err_styles.bold, "deja check:"), if total == 1 { "y" } else { "ies" });
+        self.progress = if self.opts.tty {
+            let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr_with_hz(4));
+            let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} · {per_sec} · ETA {eta} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(250));
+            Progress::Bar(bar)
+        } else {
+            Progress::Lines { next: Instant::now() + LINE_INTERVAL }
+        };
+    }
+
+    fn finished(&mut self, r: &HistoryResult) {
+        self.done += 1;
+        if !r.passed() {
+            self.failing += 1;
+        }
+        if self.opts.quiet {
+            return;
+        }
+        if !r.passed() || self.opts.verbose > 0 {
+            let line = live_line(r, &self.opts.err_styles);
+            self.note(&line);
+        }
+        let failing = self.failing_text();
+        match &mut self.progress {
+            Progress::Bar(bar) => {
+                bar.set_message(failing);
+                bar.inc(1);
+            }
+            Progress::Lines { next } => {
+                if Instant::now() >= *next {
+                    *next = Instant::now() + LINE_INTERVAL;
+                    let line = progress_line(self.done, self.total, self.started.elapsed(), &failing);
+                    eprintln!("{line}");
+                }
+            }
+            Progress::Off => {}
+        }
+    }
+
+    fn failing_text(&self) -> String {
+        match self.failing {
+            0 => String::new(),
+            n => paint(self.opts.err_styles.fail, format!("· {n} failing")),
+        }
+    }
+
+    fn finish(&mut self, s: &Summary) -> std::io::Result<()> {
+        if let Progress::Bar(bar) = std::mem::replace(&mut self.progress, Progress::Off) {
+            bar.finish_and_clear();
+        }
+        if self.opts.verbose > 0 && !s.skipped_paths.is_empty() {
+            for p in &s.skipped_paths {
+                eprintln!("{}", paint(self.opts.err_styles.dim, format!("skipped {p}: not a workflow history (no `events` list)")));
+            }
+        }
+        render_summary(&mut self.out, s, self.opts.verbose, &self.opts.out_styles)?;
+        self.out.flush()
+    }
+}
+
+impl<W: Write> Reporter for TextReporter<W> {
+    fn event(&mut self, ev: &CheckEvent<'_>) -> Result<()> {
+        match ev {
+            CheckEvent::RunStarted { total, found, jobs } => self.start(*total, *found, *jobs),
+            CheckEvent::WorkersReady { sdk_version, registered } => {
+                if self.opts.verbose > 0 && !self.opts.quiet {
+                    self.note(&format!("temporalio {sdk_version}; workflows: {}", registered.join(", ")));
+                }
+            }
+            CheckEvent::HistoryFinished(r) => self.finished(r),
+            CheckEvent::Skipped { .. } => {}
+            CheckEvent::RunFinished(s) => self.finish(s)?,
+        }
+        Ok(())
+    }
+}
+
+/// One line per finished history: verdict, workflow, file, and the cause.
+pub fn live_line(r: &HistoryResult, st: &Styles) -> String {
+    let mut line = format!("{} {} · {}", verdict_word(r.verdict, st), paint(st.bold, r.subject()), crate::report::display_path(&r.path));
+    if !r.passed() && !r.message.is_empty() {
+        line.push_str(&paint(st.dim, format!(" — {}", crate::history::describe::truncate(&r.message, 160))));
+    }
+    line
+}
+
+/// `120/543 (22%) · 95.3/s · ETA 4 s · 3 failing`
+pub fn progress_line(done: usize, total: usize, elapsed: Duration, failing: &str) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-3);
+    let rate = done as f64 / secs;
+    let pct = if total == 0 { 100 } else { done * 100 / total };
+    let eta = if rate > 0.0 { format!("{:.0} s", (total.saturating_sub(done)) as f64 / rate) } else { "?".into() };
+    let mut line = format!("deja check: {done}/{total} ({pct}%) · {rate:.1}/s · ETA {eta}");
+    if !failing.is_empty() {
+        line.push(' ');
+        line.push_str(failing);
+    }
+    line
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn group_heading(g: &Group, st: &Styles) -> String {
+    let style = if g.verdict == Verdict::Pass { st.pass } else { st.fail };
+    format!("{} {}", paint(style, format!("✗ {} ·", plural(g.count, "history", "histories"))), paint(st.bold, &g.signature))
+}
+
+/// The end of a run: failure groups (largest first), then the counts.
+pub fn render_summary(w: &mut dyn Write, s: &Summary, verbose: u8, st: &Styles) -> std::io::Result<()> {
+    let groups = s.groups_by_size();
+    let shown = if verbose > 0 { groups.len() } else { EXAMPLES.min(groups.len()) };
+    for g in &groups[..shown] {
+        writeln!(w, "{}", group_heading(g, st))?;
+        if !g.more.is_empty() {
+            let mut also: Vec<String> = g.more.iter().map(|p| crate::report::display_path(p)).collect();
+            let rest = g.count - 1 - g.more.len();
+            if rest > 0 {
+                also.push(format!("and {rest} more"));
+            }
+            writeln!(w, "  {}", paint(st.dim, format!("also: {}", also.join(", "))))?;
+        }
+        match &g.example.text {
+            Some(text) => {
+                writeln!(w, "  {}", paint(st.dim, "example:"))?;
+                write!(w, "{text}")?;
+                if !text.ends_with('\n') {
+                    writeln!(w)?;
+                }
+            }
+            None => writeln!(w, "  {}", g.example.message)?,
+        }
+        writeln!(w)?;
+    }
+    if shown < groups.len() {
+        writeln!(w, "{}", paint(st.bold, format!("{} more failure groups (-v shows their examples):", groups.len() - shown)))?;
+        for g in &groups[shown..] {
+            writeln!(w, "  {}", group_heading(g, st))?;
+        }
+        writeln!(w)?;
+    }
+    writeln!(w, "{}", counts_line(s, st))?;
+    Ok(())
+}
+
+/// `deja check: 543 histories in 4.8 s (113.1/s, 2 workers): 417 pass · 126 nondeterminism · …`
+pub fn counts_line(s: &Summary, st: &Styles) -> String {
+    let done = s.done();
+    let rate = if s.seconds > 0.0 { done as f64 / s.seconds } else { 0.0 };
+    let mut parts = vec![paint(if s.pass > 0 { st.pass } else { st.dim }, format!("{} pass", s.pass))];
+    for (n, what) in [(s.nondeterminism, "nondeterminism"), (s.task_failure, "workflow task failure"), (s.error, "error")] {
+        parts.push(if n > 0 { paint(st.fail, format!("{n} {what}")) } else { format!("{n} {what}") });
+    }
+    let mut line = format!(
+        "{} {} in {:.1} s ({rate:.1}/s, {}): {}",
+        paint(st.bold, "deja check:"),
+        plural(done, "history", "histories"),
+        s.seconds,
+        plural(s.jobs, "worker", "workers"),
+        parts.join(" · ")
+    );
+    if s.load_errors > 0 {
+        line.push_str(&format!(" ({} could not be loaded)", s.load_errors));
+    }
+    if s.skipped > 0 {
+        line.push_str(&paint(st.dim, format!(" · {} skipped (not histories; -v lists them)", s.skipped)));
+    }
+    if s.not_run > 0 {
+        line.push_str(&paint(st.warn, format!(" · {} not run (--fail-fast)", s.not_run)));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failing(path: &str, sig: &str) -> HistoryResult {
+        let mut r = HistoryResult::error(path, "x", "Activity type mismatch".into(), sig.into());
+        r.verdict = Verdict::Nondeterminism;
+        r.workflow_type = Some("Order".into());
+        r.workflow_id = Some("order-1".into());
+        r.text = Some("✗ nondeterminism Order order-1 · h.json\n  diff here\n".into());
+        r
+    }
+
+    #[test]
+    fn groups_print_once_with_count_and_one_example() {
+        let mut s = Summary::new(903, 903, 2);
+        for i in 0..900 {
+            s.record(&failing(&format!("h{i}.json"), "Order nondeterminism at wf.py:90"));
+        }
+        let mut pass = failing("ok.json", "");
+        pass.verdict = Verdict::Pass;
+        for _ in 0..3 {
+            s.record(&pass);
+        }
+        s.seconds = 2.0;
+        let mut out = Vec::new();
+        render_summary(&mut out, &s, 0, &Styles::default()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.matches("diff here").count(), 1, "{text}");
+        assert!(text.contains("✗ 900 histories · Order nondeterminism at wf.py:90"), "{text}");
+        assert!(text.contains("and 894 more"), "{text}");
+        assert!(text.contains("903 histories in 2.0 s (451.5/s, 2 workers): 3 pass · 900 nondeterminism · 0 workflow task failure · 0 error"), "{text}");
+    }
+
+    #[test]
+    fn progress_lines_have_rate_and_eta() {
+        let l = progress_line(100, 500, Duration::from_secs(2), "· 3 failing");
+        assert_eq!(l, "deja check: 100/500 (20%) · 50.0/s · ETA 8 s · 3 failing");
+    }
+}

@@ -1,0 +1,157 @@
+//! `--junit FILE`: a JUnit XML report of `deja check`, via quick-junit (as nextest does).
+//!
+//! One `<testsuite>` per workflow type, one `<testcase>` per history (name: the history
+//! path; classname: the workflow type). Non-determinism and workflow task failures are
+//! `<failure>`s, everything else that is not a pass (unloadable file, crash, timeout,
+//! unregistered type) is an `<error>`; the failure's `message` is the one-line cause and
+//! its text is the same plain-text diff `deja replay` prints. CI readers (GitHub test
+//! reporters, GitLab, Jenkins, Buildkite) then show the diff next to the failing history.
+//!
+//! Only per-history *rows* are kept until the end (quick-junit serialises a whole report);
+//! a row for a passing history is a name and a time.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use indexmap::IndexMap;
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use crate::check::events::{CheckEvent, Reporter};
+use crate::check::result::HistoryResult;
+use crate::replay::Verdict;
+
+/// The suite for files that never loaded (no workflow type to file them under).
+const UNLOADED_SUITE: &str = "unloadable histories";
+
+/// Collects test cases as results arrive; writes the file when the run finishes.
+pub struct JunitReporter {
+    path: PathBuf,
+    suites: IndexMap<String, TestSuite>,
+}
+
+impl JunitReporter {
+    /// Checks now that the file can be written, so a bad path fails before any replay.
+    pub fn create(path: &Path) -> Result<JunitReporter> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("--junit {}: cannot create directory {}", path.display(), dir.display()))?;
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("--junit {}: cannot open the file for writing", path.display()))?;
+        Ok(JunitReporter { path: path.to_path_buf(), suites: IndexMap::new() })
+    }
+
+    fn add(&mut self, r: &HistoryResult) {
+        let suite_name = r.workflow_type.clone().unwrap_or_else(|| UNLOADED_SUITE.to_string());
+        let suite = self.suites.entry(suite_name.clone()).or_insert_with(|| TestSuite::new(suite_name));
+        suite.add_test_case(test_case(r));
+    }
+
+    fn write(&mut self, seconds: f64) -> Result<()> {
+        let mut report = Report::new("deja check");
+        report.set_time(Duration::from_secs_f64(seconds.max(0.0)));
+        let mut suites: Vec<TestSuite> = std::mem::take(&mut self.suites).into_values().collect();
+        suites.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+        for s in &mut suites {
+            s.test_cases.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+            let t: Duration = s.test_cases.iter().filter_map(|c| c.time).sum();
+            s.set_time(t);
+        }
+        report.add_test_suites(suites);
+        let xml = report.to_string().with_context(|| format!("--junit {}: serialising the report", self.path.display()))?;
+        let mut partial = self.path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        std::fs::write(&partial, xml).with_context(|| format!("--junit: writing {}", partial.display()))?;
+        std::fs::rename(&partial, &self.path).with_context(|| format!("--junit: writing {}", self.path.display()))?;
+        Ok(())
+    }
+}
+
+/// One history as a test case.
+pub fn test_case(r: &HistoryResult) -> TestCase {
+    let status = match r.verdict {
+        Verdict::Pass => TestCaseStatus::success(),
+        v => {
+            let kind = if v == Verdict::Error { NonSuccessKind::Error } else { NonSuccessKind::Failure };
+            let mut st = TestCaseStatus::non_success(kind);
+            st.set_message(r.message.as_str());
+            let ty = match &r.error_kind {
+                Some(k) if v == Verdict::Error => format!("error: {k}"),
+                _ => v.as_str().to_string(),
+            };
+            st.set_type(ty);
+            if let Some(text) = r.plain_text() {
+                st.set_description(text);
+            }
+            st
+        }
+    };
+    let mut tc = TestCase::new(r.path.as_str(), status);
+    if let Some(t) = &r.workflow_type {
+        tc.set_classname(t.as_str());
+    }
+    tc.set_time(Duration::from_secs_f64(r.seconds.max(0.0)));
+    if let Some(id) = &r.workflow_id {
+        tc.add_property(("workflow_id", id.as_str()));
+    }
+    if let Some(loc) = &r.location {
+        tc.add_property(("source", format!("{}:{}", crate::report::display_path(&loc.file), loc.line).as_str()));
+    }
+    tc
+}
+
+impl Reporter for JunitReporter {
+    fn event(&mut self, ev: &CheckEvent<'_>) -> Result<()> {
+        match ev {
+            CheckEvent::HistoryFinished(r) => self.add(r),
+            CheckEvent::RunFinished(s) => self.write(s.seconds)?,
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::summary::Summary;
+
+    #[test]
+    fn round_trips_through_a_junit_reader() {
+        let dir = std::env::temp_dir().join(format!("deja-junit-{}", std::process::id()));
+        let path = dir.join("sub/report.xml");
+        let mut rep = JunitReporter::create(&path).unwrap();
+        let mut pass = HistoryResult::error("h/a.json", "x", String::new(), String::new());
+        pass.verdict = Verdict::Pass;
+        pass.error_kind = None;
+        pass.workflow_type = Some("Order".into());
+        let mut nd = pass.clone();
+        nd.path = "h/b.json".into();
+        nd.verdict = Verdict::Nondeterminism;
+        nd.message = "Activity type of scheduled event 'a' does not match 'b' <&>".into();
+        nd.text = Some("✗ nondeterminism\n  ▶ ≠ 11 ActivityTaskScheduled a\n".into());
+        let crash = HistoryResult::error("h/c.json", "load", "truncated".into(), "sig".into());
+        for r in [&pass, &nd, &crash] {
+            rep.event(&CheckEvent::HistoryFinished(r)).unwrap();
+        }
+        rep.event(&CheckEvent::RunFinished(&Summary::default())).unwrap();
+
+        let xml = std::fs::read_to_string(&path).unwrap();
+        let back = Report::deserialize_from_str(&xml).unwrap();
+        assert_eq!((back.tests, back.failures, back.errors), (3, 1, 1));
+        let order = back.test_suites.iter().find(|s| s.name.as_str() == "Order").unwrap();
+        let b = order.test_cases.iter().find(|c| c.name.as_str() == "h/b.json").unwrap();
+        match &b.status {
+            TestCaseStatus::NonSuccess { kind: NonSuccessKind::Failure, message, description, .. } => {
+                assert_eq!(message.as_ref().unwrap().as_str(), nd.message);
+                assert!(description.as_ref().unwrap().as_str().contains("ActivityTaskScheduled a"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
