@@ -34,6 +34,7 @@ demo: build
 		test $$? -eq 1
 
 test: venv
+	bash crates/deja-fetch/tests/support/install-nginx.sh
 	cargo test --workspace $(CARGO_JOBS) -- --test-threads=2
 	$(PY) python/deja_harness_selftest.py
 

@@ -365,6 +365,21 @@ def _purge_modules_under(root: str) -> None:
             del sys.modules[k]
 
 
+def _forget_user_modules() -> None:
+    """Forget every user module imported by an earlier load() in this process.
+
+    A second load() (``deja debug``'s ``r``: edit the code, replay again) must
+    execute the files on disk again. Without this the import returns the cached
+    module: unsandboxed workflows would run the old code, and sandboxed ones would
+    run new code under the old class definitions.
+    """
+    for k, m in list(sys.modules.items()):
+        f = getattr(m, "__file__", None)
+        if f and k != "deja_harness" and _FILTER.is_user(f):
+            del sys.modules[k]
+    importlib.invalidate_caches()
+
+
 def _purge_modules(name: str) -> None:
     top = name.split(".")[0]
     for k in list(sys.modules):
@@ -1663,6 +1678,7 @@ def load(config: dict) -> Session:
 
     if not workflows:
         raise HarnessError("no-workflows", "no workflows given; pass --workflows MODULE_OR_FILE")
+    _forget_user_modules()
     classes = _collect_workflows(list(workflows))
     data_converter = _load_data_converter(config.get("data_converter"))
     interceptors = [_load_interceptor(s) for s in (config.get("interceptors") or [])]

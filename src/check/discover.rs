@@ -86,7 +86,7 @@ fn expand_arg(arg: &str, out: &mut Vec<Candidate>) -> Result<(), DiscoverError> 
     let root = glob_root(arg);
     let paths = glob::glob(arg).map_err(|e| DiscoverError::BadGlob { arg: arg.to_string(), msg: e.to_string() })?;
     for entry in paths {
-        let p = entry.map_err(|e| DiscoverError::Io { path: e.path().display().to_string(), source: e.into_error() })?;
+        let p = entry.map_err(|e| DiscoverError::Io { path: e.path().display().to_string(), source: e.into() })?;
         if p.is_dir() {
             walk(&p, &root, out)?;
         } else if p.is_file() {

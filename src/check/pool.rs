@@ -17,7 +17,7 @@
 //! and is the only one that reports.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -29,8 +29,11 @@ use super::protocol::{FromWorker, Setup, ToWorker, read_frame, write_frame};
 use super::result::{HistoryResult, kind};
 use crate::replay::Frame;
 
-/// Lines of a worker's stderr kept for crash reports.
-const TAIL_LINES: usize = 30;
+/// Lines of a worker's stderr kept for crash reports (a faulthandler dump of every
+/// thread is long; the part worth showing is picked out of it).
+const TAIL_LINES: usize = 200;
+/// Lines of plain stderr shown in a crash report when there is no faulthandler dump.
+const SHOWN_LINES: usize = 15;
 /// How long a worker may take to exit after its stdin closes before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 
@@ -114,7 +117,7 @@ enum State {
 }
 
 struct Worker {
-    gen: u64,
+    epoch: u64,
     child: Child,
     stdin: Option<BufWriter<ChildStdin>>,
     state: State,
@@ -123,7 +126,7 @@ struct Worker {
 
 struct Msg {
     slot: usize,
-    gen: u64,
+    epoch: u64,
     body: Body,
 }
 
@@ -150,13 +153,13 @@ struct Pool<'c> {
     tx: Sender<Msg>,
     rx: Receiver<Msg>,
     workers: Vec<Worker>,
-    next_gen: u64,
+    next_epoch: u64,
 }
 
 impl<'c> Pool<'c> {
     fn new(cfg: &'c PoolConfig) -> Pool<'c> {
         let (tx, rx) = mpsc::channel();
-        Pool { cfg, tx, rx, workers: Vec::new(), next_gen: 0 }
+        Pool { cfg, tx, rx, workers: Vec::new(), next_epoch: 0 }
     }
 
     fn drive(
@@ -245,7 +248,7 @@ impl<'c> Pool<'c> {
         on_event: &mut dyn FnMut(PoolEvent<'_>) -> anyhow::Result<Flow>,
     ) -> Result<Flow, PoolError> {
         let Some(w) = self.workers.get_mut(msg.slot) else { return Ok(Flow::Continue) };
-        if w.gen != msg.gen {
+        if w.epoch != msg.epoch {
             return Ok(Flow::Continue); // a replaced worker's last words
         }
         match msg.body {
@@ -346,8 +349,8 @@ impl<'c> Pool<'c> {
     }
 
     fn spawn(&mut self, slot: usize) -> Result<Worker, PoolError> {
-        self.next_gen += 1;
-        let gen = self.next_gen;
+        self.next_epoch += 1;
+        let epoch = self.next_epoch;
         let exe = self.cfg.exe.display().to_string();
         let spawn_err = |source| PoolError::Spawn { exe: exe.clone(), source };
         let mut cmd = Command::new(&self.cfg.exe);
@@ -380,7 +383,7 @@ impl<'c> Pool<'c> {
         let tx = self.tx.clone();
         std::thread::Builder::new()
             .name(format!("deja-worker-{slot}-out"))
-            .spawn(move || read_frames(stdout, slot, gen, tx))
+            .spawn(move || read_frames(stdout, slot, epoch, tx))
             .map_err(spawn_err)?;
         let tail = Arc::new(Mutex::new(VecDeque::new()));
         let tail2 = Arc::clone(&tail);
@@ -389,7 +392,7 @@ impl<'c> Pool<'c> {
             .name(format!("deja-worker-{slot}-err"))
             .spawn(move || read_stderr(stderr, slot, echo, tail2))
             .map_err(spawn_err)?;
-        Ok(Worker { gen, child, stdin: Some(stdin), state: State::Starting { since: Instant::now() }, tail })
+        Ok(Worker { epoch, child, stdin: Some(stdin), state: State::Starting { since: Instant::now() }, tail })
     }
 
     fn respawn(&mut self, slot: usize) -> Result<(), PoolError> {
@@ -439,7 +442,7 @@ impl<'c> Pool<'c> {
     }
 }
 
-fn read_frames(stdout: impl Read, slot: usize, gen: u64, tx: Sender<Msg>) {
+fn read_frames(stdout: impl Read, slot: usize, epoch: u64, tx: Sender<Msg>) {
     let mut r = BufReader::new(stdout);
     loop {
         let body = match read_frame::<_, FromWorker>(&mut r) {
@@ -448,7 +451,7 @@ fn read_frames(stdout: impl Read, slot: usize, gen: u64, tx: Sender<Msg>) {
             Err(e) => Body::Closed(Some(e.to_string())),
         };
         let last = matches!(body, Body::Closed(_));
-        if tx.send(Msg { slot, gen, body }).is_err() || last {
+        if tx.send(Msg { slot, epoch, body }).is_err() || last {
             return;
         }
     }
@@ -498,16 +501,44 @@ fn take_tail(tail: &Arc<Mutex<VecDeque<String>>>) -> Vec<String> {
     tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default()
 }
 
+/// The part of a dead worker's stderr worth showing: from a faulthandler dump, the fatal
+/// error line and the crashing thread's innermost frame plus the user's frames; otherwise
+/// the last lines.
 fn indent_tail(tail: &[String]) -> String {
-    if tail.is_empty() {
+    let (title, lines): (&str, Vec<&str>) = match current_thread(tail) {
+        Some((fatal, block)) => {
+            let mut lines = vec![fatal];
+            for (i, l) in block.iter().enumerate() {
+                if i == 0 || parse_file_line(l).is_some_and(|f| is_user_file(&f.file)) {
+                    lines.push(l.trim());
+                }
+            }
+            ("Python's faulthandler (innermost call first):", lines)
+        }
+        None => ("last lines the worker wrote to stderr:", tail.iter().rev().take(SHOWN_LINES).rev().map(String::as_str).collect()),
+    };
+    if lines.is_empty() {
         return String::new();
     }
-    let mut s = String::from("\n  last lines the worker wrote to stderr:");
-    for l in tail {
+    let mut s = format!("\n  {title}");
+    for l in lines {
         s.push_str("\n    ");
         s.push_str(l);
     }
     s
+}
+
+/// `("Fatal Python error: …", frames of the crashing thread)` from a faulthandler dump.
+fn current_thread(tail: &[String]) -> Option<(&str, &[String])> {
+    let fatal = tail.iter().rposition(|l| l.starts_with("Fatal Python error"))?;
+    let rest = &tail[fatal..];
+    let start = rest
+        .iter()
+        .position(|l| l.starts_with("Current thread"))
+        .or_else(|| rest.iter().position(|l| l.starts_with("Thread 0x")))?
+        + 1;
+    let len = rest[start..].iter().position(|l| l.trim().is_empty()).unwrap_or(rest.len() - start);
+    Some((tail[fatal].as_str(), &rest[start..start + len]))
 }
 
 /// `signal 11 (SIGSEGV)`, `exit status 3`.
@@ -592,24 +623,32 @@ fn timeout_result(job: &Job, started: Option<&Started>, limit: Duration) -> Hist
     r
 }
 
-/// The innermost user frame of a faulthandler dump (`File "x.py", line 27 in run`,
-/// most recent call first), skipping the SDK, the standard library and site-packages.
+/// The innermost user frame of the crashing thread in a faulthandler dump.
 fn faulthandler_frame(tail: &[String]) -> Option<Frame> {
-    for line in tail {
-        let l = line.trim();
-        let Some(rest) = l.strip_prefix("File \"") else { continue };
-        let Some((file, rest)) = rest.split_once("\", line ") else { continue };
-        let (num, func) = rest.split_once(" in ").unwrap_or((rest, ""));
-        let Ok(line_no) = num.trim().parse::<u32>() else { continue };
-        let library = file.starts_with('<')
-            || file.contains("/site-packages/")
-            || file.contains("/dist-packages/")
-            || file.contains("/lib/python3");
-        if !library {
-            return Some(Frame { file: file.to_string(), line: line_no, function: func.trim().to_string(), code: String::new() });
-        }
+    let (_, block) = current_thread(tail)?;
+    let mut f = block.iter().filter_map(|l| parse_file_line(l)).find(|f| is_user_file(&f.file))?;
+    if let Ok(text) = std::fs::read_to_string(&f.file) {
+        f.code = text.lines().nth(f.line.saturating_sub(1) as usize).unwrap_or("").trim().to_string();
     }
-    None
+    Some(f)
+}
+
+/// `  File "x.py", line 27 in run` (faulthandler's format).
+fn parse_file_line(line: &str) -> Option<Frame> {
+    let rest = line.trim().strip_prefix("File \"")?;
+    let (file, rest) = rest.split_once("\", line ")?;
+    let (num, func) = rest.split_once(" in ").unwrap_or((rest, ""));
+    let line_no = num.trim().parse::<u32>().ok()?;
+    Some(Frame { file: file.to_string(), line: line_no, function: func.trim().to_string(), code: String::new() })
+}
+
+/// Not the SDK, the standard library, site-packages, deja's harness or generated code.
+fn is_user_file(file: &str) -> bool {
+    !(file.starts_with('<')
+        || file == "deja_harness.py"
+        || file.contains("/site-packages/")
+        || file.contains("/dist-packages/")
+        || file.contains("/lib/python3"))
 }
 
 #[cfg(test)]
@@ -620,6 +659,7 @@ mod tests {
     fn finds_the_user_frame_in_a_faulthandler_dump() {
         let tail: Vec<String> = [
             "Fatal Python error: Segmentation fault",
+            "",
             "Current thread 0x00007f (most recent call first):",
             "  File \"/usr/lib/python3.11/ctypes/__init__.py\", line 519 in string_at",
             "  File \"/repo/tests/fixtures/code/hazards/segfault_workflow.py\", line 27 in run",
@@ -629,7 +669,9 @@ mod tests {
         .to_vec();
         let f = faulthandler_frame(&tail).unwrap();
         assert_eq!((f.file.as_str(), f.line, f.function.as_str()), ("/repo/tests/fixtures/code/hazards/segfault_workflow.py", 27, "run"));
-        assert!(faulthandler_frame(&tail[..3]).is_none());
+        assert!(faulthandler_frame(&tail[..4]).is_none());
+        let shown = indent_tail(&tail);
+        assert!(shown.contains("string_at") && shown.contains("segfault_workflow.py") && !shown.contains("temporalio"), "{shown}");
     }
 
     #[test]

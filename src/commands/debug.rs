@@ -7,6 +7,8 @@
 //! registered, Python cannot start) are shown inside the UI instead: fixing the code and
 //! pressing `r` is the loop the debugger is for.
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Instant;
 
 use anyhow::Result;

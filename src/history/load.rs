@@ -110,51 +110,92 @@ fn parse_binary(bytes: &[u8], path: &str) -> Result<Parsed, LoadError> {
     Ok(Parsed { history, format: Format::Binary, wrapper_workflow_id: None, run_id: None })
 }
 
-/// The shapes a JSON history comes in: `{"events": [...]}` (CLI, SDK), the same wrapped
-/// with ids (`deja fetch`), or `{"history": {"events": [...]}}` (API responses).
+/// The same shapes with each event left as raw JSON text, so events can be decoded on
+/// several threads (scanning for event boundaries is cheap next to decoding them).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct JsonDoc {
-    #[serde(default)]
-    events: Option<Vec<HistoryEvent>>,
-    #[serde(default)]
-    history: Option<History>,
+struct RawDoc<'a> {
+    #[serde(default, borrow)]
+    events: Option<Vec<&'a serde_json::value::RawValue>>,
+    #[serde(default, borrow)]
+    history: Option<RawHistory<'a>>,
     #[serde(default)]
     workflow_id: Option<String>,
     #[serde(default)]
     run_id: Option<String>,
 }
 
-fn parse_json(bytes: &[u8], path: &str) -> Result<Parsed, LoadError> {
-    // A bare array of events (some tools write that) takes the same fast path.
-    let fast = if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-        serde_json::from_slice::<Vec<HistoryEvent>>(bytes)
-            .map(|events| JsonDoc { events: Some(events), history: None, workflow_id: None, run_id: None })
-    } else {
-        serde_json::from_slice::<JsonDoc>(bytes)
-    };
-    match fast {
-        Ok(doc) => {
-            let history = match (doc.events, doc.history) {
-                (Some(events), _) => History { events },
-                (None, Some(h)) => h,
-                (None, None) => {
-                    return Err(LoadError::NotAHistory {
-                        path: path.into(),
-                        why: "the JSON object has no `events` list (nor `history.events`)".into(),
-                    });
-                }
-            };
-            Ok(Parsed { history, format: Format::Json, wrapper_workflow_id: doc.workflow_id, run_id: doc.run_id })
+#[derive(Deserialize)]
+struct RawHistory<'a> {
+    #[serde(default, borrow)]
+    events: Option<Vec<&'a serde_json::value::RawValue>>,
+}
+
+/// Below this many events one thread is quicker than starting more.
+const PARALLEL_MIN_EVENTS: usize = 512;
+
+/// Decode raw events into prost events, split across the machine's cores.
+fn decode_events(raw: &[&serde_json::value::RawValue]) -> Result<Vec<HistoryEvent>, serde_json::Error> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
+    if threads == 1 || raw.len() < PARALLEL_MIN_EVENTS {
+        return raw.iter().map(|r| serde_json::from_str::<HistoryEvent>(r.get())).collect();
+    }
+    let chunk = raw.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = raw
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|r| serde_json::from_str::<HistoryEvent>(r.get())).collect::<Result<Vec<_>, _>>()))
+            .collect();
+        let mut out = Vec::with_capacity(raw.len());
+        for h in handles {
+            out.extend(h.join().expect("event decoding thread does not panic")?);
         }
-        Err(e) if e.is_eof() => Err(LoadError::Truncated { path: path.into(), line: e.line(), column: e.column() }),
-        Err(e) if e.is_syntax() => Err(LoadError::Syntax {
-            path: path.into(),
-            line: e.line(),
-            column: e.column(),
-            msg: strip_position(&e.to_string()),
+        Ok(out)
+    })
+}
+
+fn parse_json(bytes: &[u8], path: &str) -> Result<Parsed, LoadError> {
+    // Pass 1 checks the syntax of the whole document and finds the events; pass 2 decodes
+    // them (in parallel). Any *data* problem sends us to the careful path, which names it.
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
+            return Err(LoadError::Syntax { path: path.into(), line, column: 0, msg: "the file is not UTF-8 text".into() });
+        }
+    };
+    let bare_array = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    let scanned = if bare_array {
+        serde_json::from_str::<Vec<&serde_json::value::RawValue>>(text)
+            .map(|events| RawDoc { events: Some(events), history: None, workflow_id: None, run_id: None })
+    } else {
+        serde_json::from_str::<RawDoc>(text)
+    };
+    let doc = match scanned {
+        Ok(doc) => doc,
+        Err(e) if e.is_eof() => return Err(LoadError::Truncated { path: path.into(), line: e.line(), column: e.column() }),
+        Err(e) if e.is_syntax() => {
+            return Err(LoadError::Syntax { path: path.into(), line: e.line(), column: e.column(), msg: strip_position(&e.to_string()) });
+        }
+        Err(e) => return parse_json_slow(bytes, path, e),
+    };
+    let raw = match (doc.events, doc.history.and_then(|h| h.events)) {
+        (Some(events), _) | (None, Some(events)) => events,
+        (None, None) => {
+            return Err(LoadError::NotAHistory {
+                path: path.into(),
+                why: "the JSON object has no `events` list (nor `history.events`)".into(),
+            });
+        }
+    };
+    match decode_events(&raw) {
+        Ok(events) => Ok(Parsed {
+            history: History { events },
+            format: Format::Json,
+            wrapper_workflow_id: doc.workflow_id,
+            run_id: doc.run_id,
         }),
-        Err(fast_err) => parse_json_slow(bytes, path, fast_err),
+        Err(e) => parse_json_slow(bytes, path, e),
     }
 }
 

@@ -137,11 +137,6 @@ impl<W: Write> TextReporter<W> {
         if let Progress::Bar(bar) = std::mem::replace(&mut self.progress, Progress::Off) {
             bar.finish_and_clear();
         }
-        if self.opts.verbose > 0 && !s.skipped_paths.is_empty() {
-            for p in &s.skipped_paths {
-                eprintln!("{}", paint(self.opts.err_styles.dim, format!("skipped {p}: not a workflow history (no `events` list)")));
-            }
-        }
         render_summary(&mut self.out, s, self.opts.verbose, &self.opts.out_styles)?;
         self.out.flush()
     }
@@ -157,7 +152,11 @@ impl<W: Write> Reporter for TextReporter<W> {
                 }
             }
             CheckEvent::HistoryFinished(r) => self.finished(r),
-            CheckEvent::Skipped { .. } => {}
+            CheckEvent::Skipped { path, reason } => {
+                if self.opts.verbose > 0 && !self.opts.quiet {
+                    self.note(&paint(self.opts.err_styles.dim, format!("skipped {}: {reason}", crate::report::display_path(path))));
+                }
+            }
             CheckEvent::RunFinished(s) => self.finish(s)?,
         }
         Ok(())

@@ -377,7 +377,10 @@ impl App {
     /// cursor is the task you are looking at.
     fn move_task(&mut self, delta: isize) {
         let cur = self.cursor_row();
-        let visual = self.rows[..=cur.min(self.rows.len().saturating_sub(1))]
+        let visual = self
+            .rows
+            .get(..=cur)
+            .unwrap_or_default()
             .iter()
             .rev()
             .find_map(|r| match r {

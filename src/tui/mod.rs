@@ -8,6 +8,10 @@
 //! * [`event_loop`] — the loop, generic over the backend; [`run_in_terminal`] wraps it in
 //!   a real terminal that is restored on quit, error and panic.
 
+// A panic here leaves a user's terminal in raw mode on the alternate screen (the hook
+// restores it, but the session is lost): no unwraps outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod action;
 pub mod app;
 pub mod event_loop;

@@ -65,14 +65,14 @@ pub fn event_json(e: &HistoryEvent) -> String {
 fn decode_payloads(v: &mut Value) {
     match v {
         Value::Object(map) => {
-            if looks_like_payload(map) {
-                if let Ok(p) = serde_json::from_value::<Payload>(Value::Object(map.clone())) {
-                    *v = match payload_json(&p) {
-                        Some(j) => j,
-                        None => Value::String(payload_text(&p, 0)),
-                    };
-                    return;
-                }
+            if looks_like_payload(map)
+                && let Ok(p) = serde_json::from_value::<Payload>(Value::Object(map.clone()))
+            {
+                *v = match payload_json(&p) {
+                    Some(j) => j,
+                    None => Value::String(payload_text(&p, 0)),
+                };
+                return;
             }
             for (_, child) in map.iter_mut() {
                 decode_payloads(child);

@@ -43,8 +43,10 @@ impl Widget for &App {
         render_header(self, header, buf);
         let wide = area.width >= WIDE.0 && area.height >= WIDE.1;
         if wide {
-            let [left, right] = Layout::horizontal([Constraint::Percentage(42), Constraint::Fill(1)]).areas(body);
-            let [top, bottom] = Layout::vertical([Constraint::Percentage(50), Constraint::Fill(1)]).areas(right);
+            let [left, right] = Layout::horizontal([Constraint::Percentage(46), Constraint::Fill(1)]).areas(body);
+            // Step takes what it needs (up to 60%), the pane below gets the rest.
+            let want = (self.inspect.step.lines.len() as u16 + 2).clamp(8, right.height * 3 / 5);
+            let [top, bottom] = Layout::vertical([Constraint::Length(want), Constraint::Fill(1)]).areas(right);
             timeline::render(self, left, buf);
             render_pane(self, Pane::Step, &[Pane::Step], top, buf);
             render_pane(self, self.lower, &[Pane::Source, Pane::State, Pane::Detail], bottom, buf);
@@ -220,10 +222,11 @@ fn render_help(app: &App, area: Rect, buf: &mut Buffer) {
 
 /// What the marks mean (shown under the keys).
 pub const LEGEND: &[&str] = &[
-    "timeline: ▶ position  ● breakpoint  ✗ divergence  ▸/▾ folded/expanded followers  └ follower",
-    "step:     = same  ≠ differs  - only in history  + only from the code  · no command expected",
+    "timeline  ▶ position  ● breakpoint  ✗ divergence  └ follower",
+    "          ▸ folded / ▾ expanded followers (Enter)",
+    "step      = same  ≠ differs  · no command expected",
+    "          - only in history  + only from the code",
 ];
-
 /// `text` styled, as an owned line.
 pub fn line(text: impl Into<String>, style: Style) -> Line<'static> {
     Line::from(Span::styled(text.into(), style))

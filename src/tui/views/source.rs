@@ -60,37 +60,35 @@ fn pick(hist: &HistoryModel, t: &TraceModel, event: Option<i64>, task: usize) ->
             Some(EventKind::Follower { head }) => head,
             _ => id,
         };
-        if let Some(row) = t.row_of_event.get(&cmd_id).and_then(|&ri| t.report.alignment.rows.get(ri)) {
-            if let Some(e) = &row.emitted {
-                if let Some(site) = &e.site {
-                    return Some((site.clone(), format!("issued {} here", command_text(e.item.command, &e.item.label))));
-                }
-            }
+        if let Some(row) = t.row_of_event.get(&cmd_id).and_then(|&ri| t.report.alignment.rows.get(ri))
+            && let Some(e) = &row.emitted
+            && let Some(site) = &e.site
+        {
+            return Some((site.clone(), format!("issued {} here", command_text(e.item.command, &e.item.label))));
         }
     }
     // 2. The divergence, in its task.
-    if let Some(d) = &t.report.divergence {
-        if d.task.index == task {
-            if let Some(site) = &d.site {
-                let what = match &d.row.emitted {
-                    Some(e) => format!("the divergent command {} was issued here", command_text(e.item.command, &e.item.label)),
-                    None => "the code's last command before the divergence was issued here".into(),
-                };
-                return Some((site.clone(), what));
-            }
-        }
+    if let Some(d) = &t.report.divergence
+        && d.task.index == task
+        && let Some(site) = &d.site
+    {
+        let what = match &d.row.emitted {
+            Some(e) => format!("the divergent command {} was issued here", command_text(e.item.command, &e.item.label)),
+            None => "the code's last command before the divergence was issued here".into(),
+        };
+        return Some((site.clone(), what));
     }
     // 3. The failing frame of a failed activation.
-    if t.problem_task == Some(task) {
-        if let Some(f) = t.report.frames.last() {
-            return Some((f.clone(), "the code failed here".into()));
-        }
+    if t.problem_task == Some(task)
+        && let Some(f) = t.report.frames.last()
+    {
+        return Some((f.clone(), "the code failed here".into()));
     }
     // 4. Where the workflow waits after answering this task.
-    if let Some(state) = t.state_after(task) {
-        if let Some(top) = state.stacks.iter().find_map(|s| s.last()) {
-            return Some((top.clone(), format!("after task {} the workflow waits here", task + 1)));
-        }
+    if let Some(state) = t.state_after(task)
+        && let Some(top) = state.stacks.iter().find_map(|s| s.last())
+    {
+        return Some((top.clone(), format!("after task {} the workflow waits here", task + 1)));
     }
     // 5. Any command of the task.
     t.rows_of_task.get(task)?.iter().filter_map(|&ri| t.report.alignment.rows.get(ri)?.emitted.as_ref()).find_map(|e| {
@@ -107,10 +105,13 @@ fn at(frame: &Frame, label: String, cache: &mut Cache) -> SourceContent {
         .entry(frame.file.clone())
         .or_insert_with(|| std::fs::read_to_string(&frame.file).ok().map(|t| Rc::new(t.lines().map(|l| l.replace('\t', "    ")).collect())))
         .clone();
-    let title = format!("{}:{}", display_path(&frame.file), frame.line);
+    // The short name keeps the line number visible in a narrow title; the label and
+    // the State pane give the full path.
+    let short = std::path::Path::new(&frame.file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| frame.file.clone());
+    let title = format!("{short}:{}", frame.line);
     match lines {
         Some(l) => SourceContent { title, label, lines: Some(l), mark: (frame.line as usize).checked_sub(1) },
-        None => SourceContent { title: title.clone(), label: format!("{label} (cannot read {title})"), lines: None, mark: None },
+        None => SourceContent { title, label: format!("{label} (cannot read {})", display_path(&frame.file)), lines: None, mark: None },
     }
 }
 

@@ -43,10 +43,13 @@ pub fn build(hist: &HistoryModel, replay: &Replay, task: usize, th: &Theme) -> S
         Replay::Ready(trace) => trace,
         Replay::Failed(f) => {
             lines.push(StepLine::Text(line("✗ the replay could not run, so there is no trace:", th.fail)));
-            for l in f.message.lines() {
+            for l in wrap(&f.message, WRAP) {
                 lines.push(StepLine::Text(line(format!("  {l}"), th.text)));
             }
             lines.push(StepLine::Text(line("fix the code and press r to import it again", th.bold)));
+            if !f.detail.is_empty() {
+                lines.push(StepLine::Text(line("Python said:", th.dim)));
+            }
             for l in f.detail.lines() {
                 lines.push(StepLine::Text(line(l.to_string(), th.dim)));
             }
@@ -128,19 +131,22 @@ pub fn render(app: &App, tabs: &[Pane], area: Rect, buf: &mut Buffer) {
         Pos::Task(_) => None,
     };
     let visible = || content.lines.iter().skip(off).take(inner.height as usize);
-    // Give the recorded side the width it needs when the emitted side still fits, so
-    // `ActivityTaskScheduled price_cart #1` is not cut in half on an 80-column screen.
-    let texts: Vec<(String, String)> = visible()
+    // Size the two sides to what the visible rows need, so `ActivityTaskScheduled
+    // price_cart #1` is not cut in half on an 80-column screen; the source site is added
+    // to the emitted side only when everything fits (the Source pane shows it anyway).
+    let texts: Vec<(String, String, String)> = visible()
         .filter_map(|l| match l {
             StepLine::Row(ri) => app.trace()?.report.alignment.rows.get(*ri).map(cells),
             _ => None,
         })
         .collect();
-    let need = (
-        texts.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0).max(16),
-        texts.iter().map(|(_, r)| r.chars().count()).max().unwrap_or(0).max(12),
-    );
-    let split = split_width(inner.width as usize, need);
+    let width = |f: &dyn Fn(&(String, String, String)) -> usize| texts.iter().map(f).max().unwrap_or(0);
+    let left = width(&|t| t.0.chars().count()).max(16);
+    let right = width(&|t| t.1.chars().count()).max(12);
+    let with_site = width(&|t| t.1.chars().count() + t.2.chars().count()).max(12);
+    let body = (inner.width as usize).saturating_sub(6);
+    let show_site = left + with_site <= body;
+    let split = split_width(inner.width as usize, (left, if show_site { with_site } else { right }));
     for (i, l) in visible().enumerate() {
         let y = inner.y + i as u16;
         let row_area = Rect { x: inner.x, y, width: inner.width, height: 1 };
@@ -154,7 +160,7 @@ pub fn render(app: &App, tabs: &[Pane], area: Rect, buf: &mut Buffer) {
                 let Some(row) = trace.report.alignment.rows.get(*ri) else { continue };
                 let is_div = trace.report.alignment.first_divergence == Some(*ri);
                 let here = current_event.is_some() && row.recorded.as_ref().map(|r| r.event_id) == current_event;
-                draw_row(app, row, is_div, here, split, row_area, buf);
+                draw_row(app, row, is_div, here, split, show_site, row_area, buf);
             }
         }
     }
@@ -175,30 +181,37 @@ fn row_look(th: &Theme, status: RowStatus, is_div: bool) -> (&'static str, Style
     }
 }
 
-/// The two cell texts of a diff row: recorded side, emitted side.
-fn cells(row: &Row) -> (String, String) {
+/// The texts of a diff row: recorded side, emitted side, and where the code emitted it.
+fn cells(row: &Row) -> (String, String, String) {
     let left = match &row.recorded {
         Some(r) => format!("{} {} {}", r.event_id, r.item.event_type, r.item.label),
         None => "— nothing recorded".into(),
     };
-    let right = match &row.emitted {
-        Some(e) => {
-            let site = e.site.as_ref().map(|s| format!("  @{}:{}", short_file(&s.file), s.line)).unwrap_or_default();
-            format!("{}{site}", command_text(e.item.command, &e.item.label))
-        }
-        None => match row.status {
-            RowStatus::Skipped => row.note.clone().unwrap_or_else(|| "(no command expected)".into()),
-            RowStatus::NotReached => "(not replayed)".into(),
-            _ => "— nothing emitted".into(),
-        },
+    let (right, site) = match &row.emitted {
+        Some(e) => (
+            command_text(e.item.command, &e.item.label),
+            e.site.as_ref().map(|s| format!("  @{}:{}", short_file(&s.file), s.line)).unwrap_or_default(),
+        ),
+        None => (
+            match row.status {
+                RowStatus::Skipped => row.note.clone().unwrap_or_else(|| "(no command expected)".into()),
+                RowStatus::NotReached => "(not replayed)".into(),
+                _ => "— nothing emitted".into(),
+            },
+            String::new(),
+        ),
     };
-    (left, right)
+    (left, right, site)
 }
 
-fn draw_row(app: &App, row: &Row, is_div: bool, here: bool, split: usize, area: Rect, buf: &mut Buffer) {
+#[allow(clippy::too_many_arguments)]
+fn draw_row(app: &App, row: &Row, is_div: bool, here: bool, split: usize, show_site: bool, area: Rect, buf: &mut Buffer) {
     let th = &app.theme;
     let (mark, style) = row_look(th, row.status, is_div);
-    let (left, right) = cells(row);
+    let (left, mut right, site) = cells(row);
+    if show_site {
+        right.push_str(&site);
+    }
     let prefix = format!("{}{} ", if here { "▶" } else { " " }, mark);
     let (ls, rs) = if row.status == RowStatus::Match { (th.text, th.text) } else { (style, style) };
     columns(area, buf, th, split, (&left, &right), &prefix, ls, rs);
@@ -240,6 +253,37 @@ fn columns(area: Rect, buf: &mut Buffer, th: &Theme, lw: usize, (left, right): (
     buf.set_stringn(area.x + 6 + lw as u16, area.y, right, rw, rs);
 }
 
+/// Long messages are wrapped to fit an 80-column terminal.
+const WRAP: usize = 74;
+
+/// Split `text` into lines of at most `width` characters, at spaces where possible.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for para in text.lines() {
+        let mut cur = String::new();
+        for word in para.split(' ') {
+            let mut word = word.to_string();
+            while word.chars().count() > width {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                let head: String = word.chars().take(width).collect();
+                word = word.chars().skip(width).collect();
+                out.push(head);
+            }
+            if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > width {
+                out.push(std::mem::take(&mut cur));
+            }
+            if !cur.is_empty() {
+                cur.push(' ');
+            }
+            cur.push_str(&word);
+        }
+        out.push(cur);
+    }
+    out
+}
+
 /// `StartTimer 1 (5m)`, or just `CompleteWorkflowExecution` when there is no label.
 pub fn command_text(command: &str, label: &str) -> String {
     if label.is_empty() { command.to_string() } else { format!("{command} {label}") }
@@ -247,4 +291,25 @@ pub fn command_text(command: &str, label: &str) -> String {
 
 fn short_file(f: &str) -> String {
     std::path::Path::new(f).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| f.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{split_width, wrap};
+
+    #[test]
+    fn columns_give_each_side_what_it_needs_when_they_fit() {
+        // 80 wide: 72 for the cells.
+        assert_eq!(split_width(78, (38, 17)), 38 + (72 - 55) / 2);
+        assert_eq!(split_width(78, (50, 30)), 42, "right fits in half: left gets the rest");
+        assert_eq!(split_width(78, (20, 60)), 20);
+        assert_eq!(split_width(78, (50, 50)), 36);
+    }
+
+    #[test]
+    fn wrapping_breaks_at_spaces_and_splits_long_words() {
+        assert_eq!(wrap("aaa bbb ccc", 7), vec!["aaa bbb", "ccc"]);
+        assert_eq!(wrap("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
+        assert_eq!(wrap("one\ntwo", 10), vec!["one", "two"]);
+    }
 }

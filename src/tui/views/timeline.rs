@@ -21,7 +21,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         "{} events · {} tasks{}",
         app.hist.len(),
         app.hist.timeline.tasks.len(),
-        if app.show_bookkeeping { "" } else { " · f: task events hidden" }
+        if app.show_bookkeeping { "" } else { " · bookkeeping hidden" }
     );
     let block = pane_block(app, Pane::Timeline, &[Pane::Timeline], extra);
     let inner = block.inner(area);

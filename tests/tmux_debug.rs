@@ -1,0 +1,134 @@
+//! `deja debug` through the real binary in a real terminal (tmux): open the divergent
+//! shopping-cart history, jump to the divergence, step back, quit, and check the terminal
+//! came back (alternate screen left, cooked mode, the shell prompt).
+//!
+//! Skipped (with a note) when tmux is not installed. Each run uses its own tmux server
+//! (`-L deja-test-<pid>`), killed at the end even when an assertion fails.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const PROMPT: &str = "deja-test$ ";
+
+/// One private tmux server; killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(width: u16, height: u16, dir: &Path) -> Option<Tmux> {
+        if Command::new("tmux").arg("-V").output().map(|o| !o.status.success()).unwrap_or(true) {
+            eprintln!("tmux not installed: skipping the terminal test");
+            return None;
+        }
+        let t = Tmux { socket: format!("deja-test-{}", std::process::id()) };
+        let out = t.cmd(&[
+            "new-session",
+            "-d",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            "-c",
+            &dir.display().to_string(),
+            "-e",
+            &format!("PS1={PROMPT}"),
+            "-e",
+            "TERM=xterm-256color",
+            "env",
+            "-u",
+            "NO_COLOR",
+            "-u",
+            "PYTHONPATH",
+            "bash",
+            "--norc",
+            "--noprofile",
+        ]);
+        assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
+        Some(t)
+    }
+
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("run tmux")
+    }
+
+    fn send_line(&self, line: &str) {
+        self.cmd(&["send-keys", "-t", "0", "-l", line]);
+        self.cmd(&["send-keys", "-t", "0", "Enter"]);
+    }
+
+    fn keys(&self, keys: &str) {
+        self.cmd(&["send-keys", "-t", "0", "-l", keys]);
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "0"]).stdout).into_owned()
+    }
+
+    fn alternate_on(&self) -> bool {
+        String::from_utf8_lossy(&self.cmd(&["display-message", "-p", "-t", "0", "#{alternate_on}"]).stdout).trim() == "1"
+    }
+
+    /// Wait until the screen satisfies `ok`; the last screen either way.
+    fn wait_for(&self, what: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let s = self.screen();
+            if ok(&s) {
+                return s;
+            }
+            if started.elapsed() > timeout {
+                panic!("timed out waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+#[test]
+fn debug_divergence_step_back_quit_restores_terminal() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let Some(t) = Tmux::start(120, 40, repo) else { return };
+    t.wait_for("the shell prompt", Duration::from_secs(10), |s| s.contains(PROMPT.trim_end()));
+    let bin = env!("CARGO_BIN_EXE_deja");
+    t.send_line(&format!(
+        "{bin} debug histories/shopping_cart.json --workflows histories/code_v2/workflows.py; echo deja-exit=$?"
+    ));
+    let s = t.wait_for("the debugger", Duration::from_secs(60), |s| s.contains("q quit"));
+    assert!(t.alternate_on(), "the UI runs on the alternate screen");
+    assert!(s.contains("nondeterminism"), "{s}");
+
+    // From the start, d jumps to the divergence: event 23, both sides of the diff.
+    t.keys("g");
+    t.wait_for("the start", Duration::from_secs(5), |s| s.contains(" task 1/7 "));
+    t.keys("d");
+    let s = t.wait_for("the divergence", Duration::from_secs(5), |s| s.contains("first divergence: event 23"));
+    assert!(s.contains("event 23/35 ActivityTaskScheduled"), "status line names the event:\n{s}");
+    assert!(s.contains("23 ActivityTaskScheduled price_cart #1"), "recorded side:\n{s}");
+    assert!(s.contains("StartTimer 1 (5m)"), "emitted side:\n{s}");
+    assert!(s.contains("workflows.py:225"), "source line:\n{s}");
+
+    // One step back: the checkout signal.
+    t.keys("k");
+    let s = t.wait_for("one step back", Duration::from_secs(5), |s| s.contains("event 19/35"));
+    assert!(s.contains("signal checkout"), "{s}");
+
+    // Quit: the shell is back, on the normal screen, in cooked mode.
+    t.keys("q");
+    let s = t.wait_for("the shell", Duration::from_secs(10), |s| s.contains("deja-exit=0"));
+    assert!(!t.alternate_on(), "alternate screen left");
+    assert!(!s.contains("q quit"), "the UI is gone:\n{s}");
+    // `-icanon` in `stty -a` means raw mode was left on. (The output is built by sed so
+    // the typed command line itself cannot match.)
+    t.send_line("stty -a | grep -c -- -icanon | sed s/^/raw-flags=/");
+    let s = t.wait_for("stty", Duration::from_secs(5), |s| s.contains("raw-flags=0") || s.contains("raw-flags=1"));
+    assert!(s.contains("raw-flags=0"), "raw mode left on:\n{s}");
+    assert!(s.trim_end().ends_with(PROMPT.trim_end()), "the prompt is back:\n{s}");
+}
