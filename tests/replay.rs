@@ -208,3 +208,51 @@ fn state_and_queries_are_recorded_when_asked() {
     assert_eq!(r["verdict"], "pass", "recording state does not change the verdict");
     let _ = r;
 }
+
+#[test]
+fn data_converter_and_interceptors_are_loaded() {
+    let (code, r, err) = replay_json(
+        "histories/order_fulfillment.json",
+        "histories/code/workflows.py",
+        &[
+            "--data-converter",
+            "tests/fixtures/code/extras/worker_settings.py:converter",
+            "--interceptors",
+            "tests/fixtures/code/extras/worker_settings.py:interceptor",
+        ],
+    );
+    assert_eq!((code, r["verdict"].as_str()), (0, Some("pass")), "{err}");
+    let out = run(&["replay", "histories/order_fulfillment.json", "-w", "histories/code/workflows.py", "--data-converter", "tests/fixtures/code/extras/worker_settings.py:nope"]);
+    assert_eq!(code_of(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("nope"), "{}", stderr(&out));
+}
+
+#[test]
+fn settings_come_from_pyproject_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = root();
+    let toml = format!(
+        "[project]\nname = \"shop\"\n\n[tool.deja]\nworkflows = [\"{}\"]\npython-env = \"{}\"\n",
+        root.join("histories/code/workflows.py").display(),
+        root.join(".venv").display()
+    );
+    std::fs::write(dir.path().join("pyproject.toml"), toml).unwrap();
+    let history = root.join("histories/order_fulfillment.json");
+    let out = deja().current_dir(dir.path()).args(["replay", history.to_str().unwrap()]).output().unwrap();
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("✓ pass"));
+    // A flag overrides the file: the v2 code diverges.
+    let v2 = root.join("histories/code_v2/workflows.py");
+    let out = deja().current_dir(dir.path()).args(["replay", history.to_str().unwrap(), "-w", v2.to_str().unwrap()]).output().unwrap();
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+}
+
+#[test]
+fn verbose_success_shows_aligned_tasks() {
+    let out = run(&["replay", "histories/refund_patched.json", "-w", "histories/code/workflows.py", "-v"]);
+    assert_eq!(code(&out), 0);
+    let text = stdout(&out);
+    assert!(text.contains("workflow task 1"), "{text}");
+    assert!(text.contains("MarkerRecorded patch refund-fraud-check"), "{text}");
+    assert!(text.contains("written by core after the patch marker"), "core's own upsert is marked, not a divergence: {text}");
+}

@@ -65,15 +65,18 @@ pub struct Row {
 #[derive(Clone, Debug, Serialize)]
 pub struct Alignment {
     pub rows: Vec<Row>,
-    /// Index into `rows` of the divergence core reported (nondeterminism only).
+    /// Index into `rows` of the row to mark as the divergence (nondeterminism only).
     pub first_divergence: Option<usize>,
+    /// The pair core compared when it failed: the k-th emitted command against the k-th
+    /// recorded command event (core matches them as a queue).
+    pub divergence: Option<Row>,
     /// The last workflow task the replay reached.
     pub reached_task: Option<usize>,
 }
 
 impl Alignment {
     pub fn divergence(&self) -> Option<&Row> {
-        self.first_divergence.map(|i| &self.rows[i])
+        self.divergence.as_ref()
     }
 
     pub fn rows_of_task(&self, task: usize) -> impl Iterator<Item = &Row> {
@@ -201,15 +204,38 @@ pub fn align(h: &LoadedHistory, tl: &Timeline, outcome: &ReplayOutcome) -> Align
     rows.sort_by(|a, b| a.1.task.cmp(&b.1.task).then(a.0.total_cmp(&b.0)));
     let rows: Vec<Row> = rows.into_iter().map(|(_, r)| r).collect();
 
-    let first_divergence = if outcome.verdict == Verdict::Nondeterminism {
-        let is_diff = |r: &Row| matches!(r.status, RowStatus::Differs | RowStatus::OnlyHistory | RowStatus::OnlyCode);
-        let named = event_id_in_message(&outcome.message)
-            .and_then(|id| rows.iter().position(|r| is_diff(r) && r.recorded.as_ref().is_some_and(|rec| rec.event_id == id)));
-        named.or_else(|| rows.iter().position(is_diff))
+    // Core matches commands to command events as a queue, so the pair it complains about is
+    // positional: the k-th command against the k-th event. The Myers rows above show what
+    // changed; the divergence shows what core compared.
+    let (divergence, first_divergence) = if outcome.verdict == Verdict::Nondeterminism {
+        let named = event_id_in_message(&outcome.message).and_then(|id| compared.iter().position(|(_, r)| r.event_id == id));
+        let positional = (0..old.len().max(new.len())).find(|&i| old.get(i) != new.get(i));
+        match named.or(positional) {
+            Some(k) => {
+                let rec = compared.get(k).map(|(_, r)| r.clone());
+                let emi = emitted.get(k).cloned();
+                let status = match (&rec, &emi) {
+                    (Some(r), Some(e)) if r.item.matches(&e.item) => RowStatus::Match,
+                    (Some(_), Some(_)) => RowStatus::Differs,
+                    (Some(_), None) => RowStatus::OnlyHistory,
+                    _ => RowStatus::OnlyCode,
+                };
+                let task = rec.as_ref().map(|r| r.task).or(emi.as_ref().map(|e| e.task)).unwrap_or(0);
+                // Mark the first non-matching row that holds either side of the pair.
+                let holds = |r: &Row| {
+                    r.status != RowStatus::Match
+                        && (r.recorded.as_ref().zip(rec.as_ref()).is_some_and(|(a, b)| a.event_id == b.event_id)
+                            || r.emitted.as_ref().zip(emi.as_ref()).is_some_and(|(a, b)| a.step == b.step && a.index == b.index))
+                };
+                let mark = rows.iter().position(holds).or_else(|| rows.iter().position(|r| matches!(r.status, RowStatus::Differs | RowStatus::OnlyHistory | RowStatus::OnlyCode)));
+                (Some(Row { task, status, recorded: rec, emitted: emi, note: None }), mark)
+            }
+            None => (None, None),
+        }
     } else {
-        None
+        (None, None)
     };
-    Alignment { rows, first_divergence, reached_task }
+    Alignment { rows, first_divergence, divergence, reached_task }
 }
 
 fn note_for(recorded: &Item, emitted: &Item, rtask: usize, etask: usize) -> Option<String> {

@@ -12,5 +12,7 @@
 
 pub mod align;
 pub mod items;
+#[cfg(test)]
+mod tests;
 
 pub use align::{Alignment, Row, RowStatus, align};

@@ -43,7 +43,7 @@ impl Widget for &App {
         render_header(self, header, buf);
         let wide = area.width >= WIDE.0 && area.height >= WIDE.1;
         if wide {
-            let [left, right] = Layout::horizontal([Constraint::Percentage(46), Constraint::Fill(1)]).areas(body);
+            let [left, right] = Layout::horizontal([Constraint::Percentage(44), Constraint::Fill(1)]).areas(body);
             // Step takes what it needs (up to 60%), the pane below gets the rest.
             let want = (self.inspect.step.lines.len() as u16 + 2).clamp(8, right.height * 3 / 5);
             let [top, bottom] = Layout::vertical([Constraint::Length(want), Constraint::Fill(1)]).areas(right);

@@ -17,12 +17,9 @@ use crate::tui::model::EventKind;
 const SCROLL_OFF: usize = 2;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
-    let extra = format!(
-        "{} events · {} tasks{}",
-        app.hist.len(),
-        app.hist.timeline.tasks.len(),
-        if app.show_bookkeeping { "" } else { " · bookkeeping hidden" }
-    );
+    // Counts are on the status line ("event 23/35 · task 5/7"); the title says what is
+    // filtered.
+    let extra = if app.show_bookkeeping { "all events".to_string() } else { "bookkeeping hidden (f)".to_string() };
     let block = pane_block(app, Pane::Timeline, &[Pane::Timeline], extra);
     let inner = block.inner(area);
     block.render(area, buf);
