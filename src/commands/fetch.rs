@@ -37,21 +37,55 @@ pub fn fetch_one(server: &deja_fetch::ConnectionArgs, workflow_id: &str, run_id:
     Ok(h)
 }
 
-/// Progress lines on stderr (a counter; the server decides the total).
-struct Lines {
+/// Download progress: an indicatif spinner-bar on a terminal (the total grows as the
+/// listing pages arrive), plain lines every 100 histories otherwise.
+struct FetchProgress {
+    bar: Option<indicatif::ProgressBar>,
     fetched: AtomicUsize,
-    skipped: AtomicUsize,
-    quiet: bool,
+    listed: AtomicUsize,
 }
 
-impl deja_fetch::Progress for Lines {
+impl FetchProgress {
+    fn new() -> FetchProgress {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} fetching [{bar:30}] {pos}/{len} histories {per_sec} eta {eta} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar
+        });
+        FetchProgress { bar, fetched: AtomicUsize::new(0), listed: AtomicUsize::new(0) }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl deja_fetch::Progress for FetchProgress {
+    fn listed(&self, _exec: &deja_fetch::ExecutionSummary) {
+        let n = self.listed.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(bar) = &self.bar {
+            bar.set_length(n as u64);
+        }
+    }
     fn skipped(&self, _exec: &deja_fetch::ExecutionSummary) {
-        self.skipped.fetch_add(1, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
     }
     fn fetched(&self, run: &deja_fetch::FetchedRun) {
         let n = self.fetched.fetch_add(1, Ordering::Relaxed) + 1;
-        if !self.quiet && (n <= 10 || n % 100 == 0) {
-            eprintln!("  fetched {n}: {} ({} events{})", run.path.display(), run.events, if run.running { ", running" } else { "" });
+        match &self.bar {
+            Some(bar) => bar.inc(1),
+            None if n % 100 == 0 => eprintln!("deja: fetched {n} histories (last: {})", run.path.display()),
+            None => {}
         }
     }
 }
@@ -79,14 +113,16 @@ pub fn run(args: FetchArgs) -> Result<u8> {
             );
         }
         (None, Some(query)) => {
-            let progress = Lines { fetched: AtomicUsize::new(0), skipped: AtomicUsize::new(0), quiet: false };
+            let progress = FetchProgress::new();
             let summary = rt.block_on(async {
                 let client = deja_fetch::connect(&config).await?;
                 client.check_namespace().await?;
                 let runs = deja_fetch::list_executions(&client, query, args.limit, args.sample_per_type);
                 let options = deja_fetch::DownloadOptions { concurrency: args.concurrency.max(1) };
                 deja_fetch::fetch_to_dir(&client, runs, &args.out, &options, &progress).await
-            })?;
+            });
+            progress.finish();
+            let summary = summary?;
             eprintln!(
                 "deja: {} runs matched: {} fetched ({} still running, saved as they stand), {} already on disk, {} gone; {} events, {:.1} MB in {:.1}s ({:.0} histories/s) → {}",
                 summary.listed,

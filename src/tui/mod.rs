@@ -41,11 +41,17 @@ impl Drop for RestoreGuard {
     }
 }
 
+/// Fail early (before a long replay) when there is no terminal to draw on.
+pub fn require_terminal() -> anyhow::Result<()> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        anyhow::bail!("deja debug needs a terminal (stdin and stdout); use `deja replay` for output to a file or pipe");
+    }
+    Ok(())
+}
+
 /// Take over the terminal, run the debugger, give the terminal back.
 pub fn run_in_terminal(app: &mut App, replayer: &mut dyn Replayer, on_first_frame: impl FnMut()) -> anyhow::Result<()> {
-    if !std::io::stdout().is_terminal() {
-        anyhow::bail!("deja debug needs a terminal: stdout is not one (use `deja replay` for output to a file or pipe)");
-    }
+    require_terminal()?;
     let mut terminal = ratatui::try_init().context("setting up the terminal")?;
     let _guard = RestoreGuard;
     event_loop::run(&mut terminal, app, || ratatui::crossterm::event::read().map(Some), replayer, on_first_frame)

@@ -345,6 +345,17 @@ impl Replayer for NoReplay {
 
 // ------------------------------------------------------------------ replay errors and `r`
 
+#[test]
+fn an_unregistered_workflow_type_is_a_message_not_a_crash() {
+    let mut a = app(CART, "histories/code/workflows.py:OrderFulfillmentWorkflow", &[]);
+    let t = a.trace().expect("the SDK still answers with a verdict");
+    assert_eq!(t.report.verdict, Verdict::Error);
+    let _ = screen(&a, 80, 24);
+    a.update(Action::Divergence);
+    assert!(a.message.is_some());
+    snap!("unregistered_80x24", screen(&a, 80, 24));
+}
+
 /// Replays a scratch copy of the code, as `r` does.
 struct ScratchReplayer {
     history: LoadedHistory,

@@ -57,6 +57,14 @@ pub fn build(hist: &HistoryModel, replay: &Replay, task: usize, th: &Theme) -> S
         }
     };
     let steps = trace.steps_of_task.get(task).map(Vec::as_slice).unwrap_or(&[]);
+    if trace.steps.is_empty() && trace.report.verdict != crate::replay::Verdict::Pass {
+        // Nothing ran at all (unregistered type, invalid history…): say why, in full.
+        lines.push(StepLine::Text(line(format!("{}: the SDK ran no workflow code", super::verdict_word(trace.report.verdict)), th.fail)));
+        for l in wrap(&trace.report.message, WRAP) {
+            lines.push(StepLine::Text(line(format!("  {l}"), th.text)));
+        }
+        return StepContent { title, lines, focus: None };
+    }
     if steps.is_empty() {
         let why = match trace.report.alignment.reached_task {
             Some(r) if task > r => format!("replay stopped in task {}: this task was never delivered to the code", r + 1),
