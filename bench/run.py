@@ -80,10 +80,11 @@ def main() -> None:
     for name, a, b, ratio in rows:
         print(f"  {name:34} {a:>10} {b:>10} {ratio:>8.1f}x")
 
-    check = ROOT / "bench/check_bench.py"
-    if check.exists():
-        print()
-        subprocess.run([str(PY), str(check)], cwd=ROOT, check=False)
+    # 3. `deja check` vs one SDK process; 4. `deja fetch` vs the CLI and the SDK.
+    for script in ("bench/check_bench.py", "bench/fetch_bench.py"):
+        if (ROOT / script).exists():
+            print()
+            subprocess.run([str(PY), script], cwd=ROOT, check=False)
 
 
 if __name__ == "__main__":
