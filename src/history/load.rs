@@ -136,7 +136,12 @@ const PARALLEL_MIN_EVENTS: usize = 512;
 
 /// Decode raw events into prost events, split across the machine's cores.
 fn decode_events(raw: &[&serde_json::value::RawValue]) -> Result<Vec<HistoryEvent>, serde_json::Error> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
+    // DEJA_LOAD_THREADS caps the threads (benchmarks compare 1 against all cores).
+    let threads = std::env::var("DEJA_LOAD_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        .clamp(1, 8);
     if threads == 1 || raw.len() < PARALLEL_MIN_EVENTS {
         return raw.iter().map(|r| serde_json::from_str::<HistoryEvent>(r.get())).collect();
     }

@@ -436,7 +436,7 @@ impl App {
             None => {
                 self.message = Some(match &self.replay {
                     Replay::Ready(t) if t.report.verdict == crate::replay::Verdict::Pass => "no divergence: the replay passed".into(),
-                    Replay::Ready(_) => "nothing to jump to: no workflow code ran (see the header)".into(),
+                    Replay::Ready(_) => "nothing to jump to: no workflow code ran".into(),
                     Replay::Failed(_) => "no trace: the replay could not run (see the header; fix and press r)".into(),
                 });
             }

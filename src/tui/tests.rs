@@ -119,7 +119,8 @@ macro_rules! snap {
 
 /// A scratch copy of a code directory (for editing it and pressing `r`).
 fn scratch_code(from: &str, tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("deja-tui-{tag}-{}", std::process::id()));
+    // Fixed width, so wrapped messages naming the path wrap the same on every run.
+    let dir = std::env::temp_dir().join(format!("deja-tui-{tag}-{:010}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     for f in ["workflows.py", "activities.py"] {
