@@ -34,7 +34,7 @@ demo: build
 		test $$? -eq 1
 
 test: venv
-	bash crates/deja-fetch/tests/support/install-nginx.sh
+	bash scripts/install-test-deps.sh
 	cargo test --workspace $(CARGO_JOBS) -- --test-threads=2
 	$(PY) python/deja_harness_selftest.py
 

@@ -2,7 +2,7 @@
 //! throwaway certificates made by `openssl`: one port with server TLS, one that also
 //! requires a client certificate (mTLS).
 //!
-//! Needs `nginx` and `openssl` (`tests/support/install-nginx.sh` installs both).
+//! Needs `nginx` and `openssl` (`scripts/install-test-deps.sh` installs both; `make test` runs it).
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -66,7 +66,7 @@ pub fn available() -> Result<(), String> {
     if ok(n) && ok(o) {
         Ok(())
     } else {
-        Err("the TLS tests need nginx and openssl: run crates/deja-fetch/tests/support/install-nginx.sh \
+        Err("the TLS tests need nginx and openssl: run scripts/install-test-deps.sh \
              (or set DEJA_SKIP_TLS_TESTS=1 to skip them locally)"
             .into())
     }
