@@ -11,7 +11,8 @@ For each history set — `histories/*.json` (the shipped samples) and the genera
 * **SDK**: `scripts/sdk_replay.py --batch` — `WorkflowHistory.from_json` for every file and
   ONE `Replayer.replay_workflows` over all of them, in one Python process, sandboxed (an
   equivalent inline script is used when that file is absent);
-* **deja**: `deja check FILES -q --json …` with its default `--jobs` (one per core).
+* **deja**: `deja check FILES -q --junit …` (as CI runs it) with its default `--jobs`
+  (one worker process per core).
 
 Both against the same code (`histories/code_v2/workflows.py`: 3 workflow types changed,
 so the corpus has real non-determinism to find). Times are **end-to-end wall clock of the
@@ -37,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -100,7 +102,8 @@ def run_sdk(files: list[str]) -> tuple[float, dict, dict]:
 
 
 def run_deja(deja: str, files: list[str], jobs: int | None, out: Path) -> tuple[float, dict, dict]:
-    cmd = [deja, "check", *files, "--workflows", str(CODE), "-q", "--json", str(out)]
+    """Timed as CI runs it: `-q --junit FILE`; verdicts are read back from the JUnit file."""
+    cmd = [deja, "check", *files, "--workflows", str(CODE), "-q", "--junit", str(out)]
     if jobs:
         cmd += ["--jobs", str(jobs)]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "GITHUB_"))}
@@ -109,9 +112,14 @@ def run_deja(deja: str, files: list[str], jobs: int | None, out: Path) -> tuple[
     wall = time.perf_counter() - t
     if p.returncode not in (0, 1):
         sys.exit(f"deja check failed ({p.returncode}):\n{p.stderr[-3000:]}")
-    doc = json.loads(out.read_text())
-    verdicts = {os.path.normpath(r["path"]): r["verdict"] for r in doc["results"]}
-    return wall, verdicts, doc["summary"]
+    verdicts = {}
+    for case in ET.parse(out).getroot().iter("testcase"):
+        bad = case.find("failure")
+        if bad is None:
+            bad = case.find("error")
+        verdict = "pass" if bad is None else ("error" if bad.tag == "error" else bad.get("type", "failure"))
+        verdicts[os.path.normpath(case.get("name", ""))] = verdict
+    return wall, verdicts, {}
 
 
 def compare(sdk: dict, deja: dict) -> list[str]:
@@ -136,7 +144,7 @@ def bench(name: str, files: list[str], args, tmp: Path) -> dict:
                 if "seconds" in summ:
                     sdk_inproc.append(summ["seconds"])
             else:
-                wall, dv, _ = run_deja(args.deja, files, args.jobs, tmp / f"{name}.json")
+                wall, dv, _ = run_deja(args.deja, files, args.jobs, tmp / f"{name}.xml")
                 deja_walls.append(wall)
         problems = compare(sv, dv)
         print(f"  {name} round {r + 1}: SDK {sdk_walls[-1]:.2f} s · deja {deja_walls[-1]:.2f} s", file=sys.stderr)

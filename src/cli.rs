@@ -130,6 +130,7 @@ pub struct ReplayArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_long_help = crate::commands::check::AFTER_LONG_HELP)]
 pub struct CheckArgs {
     /// History files, directories (recursive) or globs. Default: `histories` in [tool.deja].
     pub paths: Vec<String>,

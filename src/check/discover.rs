@@ -84,7 +84,9 @@ fn expand_arg(arg: &str, out: &mut Vec<Candidate>) -> Result<(), DiscoverError> 
         return Err(DiscoverError::NotFound { arg: arg.to_string() });
     }
     let root = glob_root(arg);
-    let paths = glob::glob(arg).map_err(|e| DiscoverError::BadGlob { arg: arg.to_string(), msg: e.to_string() })?;
+    // Like a shell: `*` does not match a leading dot (hidden files and directories).
+    let opts = glob::MatchOptions { require_literal_leading_dot: true, ..glob::MatchOptions::new() };
+    let paths = glob::glob_with(arg, opts).map_err(|e| DiscoverError::BadGlob { arg: arg.to_string(), msg: e.to_string() })?;
     for entry in paths {
         let p = entry.map_err(|e| DiscoverError::Io { path: e.path().display().to_string(), source: e.into() })?;
         if p.is_dir() {

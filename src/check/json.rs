@@ -71,6 +71,7 @@ struct GroupOut<'a> {
 
 #[derive(Serialize)]
 struct SummaryOut<'a> {
+    files: usize,
     histories: usize,
     found: usize,
     pass: usize,
@@ -91,7 +92,8 @@ struct SummaryOut<'a> {
 impl<'a> SummaryOut<'a> {
     fn of(s: &'a Summary) -> SummaryOut<'a> {
         SummaryOut {
-            histories: s.total,
+            files: s.total,
+            histories: s.done(),
             found: s.found,
             pass: s.pass,
             nondeterminism: s.nondeterminism,

@@ -63,7 +63,7 @@ pub struct Job {
 #[derive(Debug)]
 pub enum PoolEvent<'a> {
     Ready { sdk_version: &'a str, registered: &'a [String] },
-    Finished(HistoryResult),
+    Finished(Box<HistoryResult>),
     Skipped { path: &'a str, reason: &'a str },
 }
 
@@ -262,10 +262,10 @@ impl<'c> Pool<'c> {
             }
             Body::Frame(FromWorker::SetupFailed { kind, message, detail }) => Err(PoolError::Setup { kind, message, detail }),
             Body::Frame(FromWorker::Started { id, workflow_type, workflow_id, events }) => {
-                if let State::Busy { id: busy_id, started, .. } = &mut w.state {
-                    if *busy_id == id {
-                        *started = Some(Started { workflow_type, workflow_id, events });
-                    }
+                if let State::Busy { id: busy_id, started, .. } = &mut w.state
+                    && *busy_id == id
+                {
+                    *started = Some(Started { workflow_type, workflow_id, events });
                 }
                 Ok(Flow::Continue)
             }
@@ -274,7 +274,7 @@ impl<'c> Pool<'c> {
                     return Ok(Flow::Continue);
                 }
                 w.state = State::Idle;
-                Ok(on_event(PoolEvent::Finished(*result))?)
+                Ok(on_event(PoolEvent::Finished(result))?)
             }
             Body::Frame(FromWorker::Skipped { id, reason }) => {
                 let State::Busy { id: busy_id, job, .. } = std::mem::replace(&mut w.state, State::Idle) else {
@@ -293,7 +293,7 @@ impl<'c> Pool<'c> {
                 match state {
                     State::Busy { job, started, .. } => {
                         let result = crash_result(&job, started.as_ref(), &status, read_error.as_deref(), &tail);
-                        let flow = on_event(PoolEvent::Finished(result))?;
+                        let flow = on_event(PoolEvent::Finished(Box::new(result)))?;
                         if flow == Flow::Continue && !queue.is_empty() {
                             self.respawn(msg.slot)?;
                         }
@@ -338,7 +338,7 @@ impl<'c> Pool<'c> {
             w.stdin = None;
             let State::Busy { job, started, .. } = std::mem::replace(&mut w.state, State::Gone) else { continue };
             let result = timeout_result(&job, started.as_ref(), self.cfg.timeout);
-            if on_event(PoolEvent::Finished(result))? == Flow::Stop {
+            if on_event(PoolEvent::Finished(Box::new(result)))? == Flow::Stop {
                 return Ok(Flow::Stop);
             }
             if !queue.is_empty() {

@@ -110,7 +110,7 @@ impl Summary {
     /// Largest group first; ties keep first-seen order.
     pub fn groups_by_size(&self) -> Vec<&Group> {
         let mut g: Vec<&Group> = self.groups.values().collect();
-        g.sort_by(|a, b| b.count.cmp(&a.count));
+        g.sort_by_key(|g| std::cmp::Reverse(g.count));
         g
     }
 

@@ -46,7 +46,6 @@ pub fn main() -> Result<u8> {
             return Ok(exit::ERROR);
         }
     };
-    tune_gc();
     write_frame(&mut output, &FromWorker::Ready { sdk_version: _interp.sdk_version.clone(), registered: session.registered.clone() })?;
 
     let mut styles = Styles::default();
@@ -67,20 +66,6 @@ pub fn main() -> Result<u8> {
     // must not hold the exit.
     // SAFETY: `_exit` ends the process immediately; nothing after it runs.
     unsafe { libc::_exit(i32::from(exit::OK)) }
-}
-
-fn tune_gc() {
-    use pyo3::prelude::*;
-    let Ok(mode) = std::env::var("DEJA_GC") else { return };
-    let code = match mode.as_str() {
-        "freeze" => c"import gc; gc.collect(); gc.freeze()",
-        "thresh" => c"import gc; gc.collect(); gc.freeze(); gc.set_threshold(20000, 50, 1000)",
-        "off" => c"import gc; gc.disable()",
-        _ => return,
-    };
-    Python::attach(|py| {
-        let _ = py.run(code, None, None);
-    });
 }
 
 /// Duplicate fds 0 and 1 for the protocol, then point fd 1 at stderr and fd 0 at

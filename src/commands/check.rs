@@ -22,6 +22,29 @@ use crate::report::check_text::{TextOptions, TextReporter};
 use crate::report::junit::JunitReporter;
 use crate::style::Styles;
 
+/// `deja check --help`: what the flags alone do not say.
+pub const AFTER_LONG_HELP: &str = "\
+Inputs: a file is checked as named; a directory is searched recursively for .json, .binpb and .pb \
+files; a glob (quote it: 'histories/**/*.json') is expanded. In directory walks and glob matches a \
+JSON file with no `events` list (manifest.json, package.json) is skipped and listed with -v; a broken \
+history is always an error. With no PATH, `histories = [...]` from [tool.deja] is used.
+
+Containment: every worker is its own process with its own Python. A history whose code crashes \
+the interpreter (segfault, os._exit), hangs past --timeout or runs out of memory is reported as an \
+error for that history; the worker is replaced and the run goes on.
+
+Output: a progress bar on a terminal (plain lines otherwise) on stderr; failures grouped by cause, \
+each with a count and one example diff, then the counts, on stdout. --junit and --json write files \
+(docs/JSON.md); with GITHUB_ACTIONS=true, each failure group is also annotated on your source line.
+
+Sharding: --partition K/N keeps the files whose path relative to the PATH argument hashes to shard K, \
+so every CI job of a matrix agrees, wherever it checks out the repository.
+
+Exit codes: 0 every history passed · 1 any did not: non-determinism, workflow task failure, or an \
+error row (a file that cannot be loaded, a worker crash, a timeout) · 2 usage or environment error: \
+bad flags, no histories found, no workflow code, Python environment missing, workflow code that does \
+not import (reported once) — and when not one of the histories could be loaded.";
+
 /// `--timeout`'s default in `cli.rs`; when the flag still has it, `[tool.deja] timeout` wins.
 const DEFAULT_TIMEOUT: f64 = 60.0;
 /// A worker must import the code and report ready within this (or `--timeout`, if longer).
@@ -139,13 +162,20 @@ pub fn run(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     summary.stopped_early = outcome.stopped;
     summary.seconds = started.elapsed().as_secs_f64();
     fanout.event(&CheckEvent::RunFinished(&summary))?;
-    Ok(summary.exit_code())
+    let code = summary.exit_code();
+    if code == crate::exit::ERROR {
+        eprintln!(
+            "deja: error: none of the {} files could be checked: each failed to load (see above) or is not a history",
+            summary.total
+        );
+    }
+    Ok(code)
 }
 
 /// Largest files first: a big history started last would keep one core busy alone at the
 /// end (longest-processing-time-first scheduling). Equal sizes keep discovery order.
 fn schedule(mut files: Vec<Candidate>) -> Vec<Job> {
-    files.sort_by(|a, b| b.size.cmp(&a.size));
+    files.sort_by_key(|c| std::cmp::Reverse(c.size));
     files.into_iter().map(|c| Job { path: c.path.display().to_string(), lenient: c.lenient }).collect()
 }
 

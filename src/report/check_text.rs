@@ -165,9 +165,15 @@ impl<W: Write> Reporter for TextReporter<W> {
 
 /// One line per finished history: verdict, workflow, file, and the cause.
 pub fn live_line(r: &HistoryResult, st: &Styles) -> String {
-    let mut line = format!("{} {} · {}", verdict_word(r.verdict, st), paint(st.bold, r.subject()), crate::report::display_path(&r.path));
+    let path = crate::report::display_path(&r.path);
+    let mut line = match r.workflow_type {
+        Some(_) => format!("{} {} · {path}", verdict_word(r.verdict, st), paint(st.bold, r.subject())),
+        None => format!("{} {}", verdict_word(r.verdict, st), paint(st.bold, &path)),
+    };
     if !r.passed() && !r.message.is_empty() {
-        line.push_str(&paint(st.dim, format!(" — {}", crate::history::describe::truncate(&r.message, 160))));
+        // Load errors start with the path, which the line already shows.
+        let msg = r.message.strip_prefix(&format!("{}: ", r.path)).unwrap_or(&r.message);
+        line.push_str(&paint(st.dim, format!(" — {}", crate::history::describe::truncate(msg, 160))));
     }
     line
 }
@@ -176,7 +182,7 @@ pub fn live_line(r: &HistoryResult, st: &Styles) -> String {
 pub fn progress_line(done: usize, total: usize, elapsed: Duration, failing: &str) -> String {
     let secs = elapsed.as_secs_f64().max(1e-3);
     let rate = done as f64 / secs;
-    let pct = if total == 0 { 100 } else { done * 100 / total };
+    let pct = (done * 100).checked_div(total).unwrap_or(100);
     let eta = if rate > 0.0 { format!("{:.0} s", (total.saturating_sub(done)) as f64 / rate) } else { "?".into() };
     let mut line = format!("deja check: {done}/{total} ({pct}%) · {rate:.1}/s · ETA {eta}");
     if !failing.is_empty() {
