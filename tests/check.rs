@@ -251,12 +251,16 @@ fn exit_codes() {
         assert!(all.contains(needle), "{args:?}: missing {needle:?} in {all}");
     }
 
-    // 2: workflow code that does not import stops the run with ONE message, not one per history.
-    let out = check(&["histories/", "-w", "tests/fixtures/code/import_error/workflows.py"], &[]);
+    // 2: workflow code that does not import stops the run with ONE message, not one per
+    // history, and leaves no report behind to be mistaken for a result.
+    let tmp = tempfile::tempdir().unwrap();
+    let junit = tmp.path().join("junit.xml");
+    let out = check(&["histories/", "-w", "tests/fixtures/code/import_error/workflows.py", "--junit", &path_str(&junit)], &[]);
     let err = stderr(&out);
     assert_eq!(code(&out), 2, "{err}");
     assert_eq!(err.matches("shop_pricing_engine").count(), 1, "{err}");
     assert!(err.contains("loading workflow code: importing"), "{err}");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "no (partial) JUnit file left");
 }
 
 #[test]

@@ -85,6 +85,11 @@ pub enum PoolError {
     #[error("a worker process died while loading the workflow code: {status}{tail}")]
     StartupCrash { status: String, tail: String },
     #[error(
+        "worker processes keep dying between histories (last one: {status}); does the workflow code \
+         exit or crash from a background thread or at import?{tail}"
+    )]
+    WorkersDying { status: String, tail: String },
+    #[error(
         "no worker finished loading the workflow code within {secs} s; does importing it hang \
          (network calls or blocking work at import time)? `deja replay` on one history shows the same with a traceback"
     )]
@@ -154,12 +159,15 @@ struct Pool<'c> {
     rx: Receiver<Msg>,
     workers: Vec<Worker>,
     next_epoch: u64,
+    /// Workers that died without holding a history; a few are bad luck, many mean they
+    /// cannot live at all (e.g. code that exits from a background thread) — then stop.
+    idle_deaths: usize,
 }
 
 impl<'c> Pool<'c> {
     fn new(cfg: &'c PoolConfig) -> Pool<'c> {
         let (tx, rx) = mpsc::channel();
-        Pool { cfg, tx, rx, workers: Vec::new(), next_epoch: 0 }
+        Pool { cfg, tx, rx, workers: Vec::new(), next_epoch: 0, idle_deaths: 0 }
     }
 
     fn drive(
@@ -301,6 +309,10 @@ impl<'c> Pool<'c> {
                     }
                     State::Starting { .. } => Err(PoolError::StartupCrash { status: describe_status(&status), tail: indent_tail(&tail) }),
                     State::Idle | State::Gone => {
+                        self.idle_deaths += 1;
+                        if self.idle_deaths > 3 * self.cfg.jobs.max(1) {
+                            return Err(PoolError::WorkersDying { status: describe_status(&status), tail: indent_tail(&tail) });
+                        }
                         if !queue.is_empty() {
                             self.respawn(msg.slot)?;
                         }

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use crate::check::events::{CheckEvent, Reporter};
 use crate::check::result::HistoryResult;
@@ -87,8 +87,11 @@ impl<W: Write> TextReporter<W> {
         eprintln!("{} {total} histor{}{shard} with {workers}", paint(self.opts.err_styles.bold, "deja check:"), if total == 1 { "y" } else { "ies" });
         self.progress = if self.opts.tty {
             let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr_with_hz(4));
-            let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} · {per_sec} · ETA {eta} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} · {rate} · ETA {eta} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.1}/s", s.per_sec());
+                });
             bar.set_style(style);
             bar.enable_steady_tick(Duration::from_millis(250));
             Progress::Bar(bar)
@@ -147,6 +150,11 @@ impl<W: Write> Reporter for TextReporter<W> {
         match ev {
             CheckEvent::RunStarted { total, found, jobs } => self.start(*total, *found, *jobs),
             CheckEvent::WorkersReady { sdk_version, registered } => {
+                // Rate and ETA count from the first replay, not from interpreter start-up.
+                if let Progress::Bar(bar) = &self.progress {
+                    bar.reset_eta();
+                }
+                self.started = Instant::now();
                 if self.opts.verbose > 0 && !self.opts.quiet {
                     self.note(&format!("temporalio {sdk_version}; workflows: {}", registered.join(", ")));
                 }

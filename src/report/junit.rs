@@ -23,11 +23,20 @@ use crate::replay::Verdict;
 
 /// The suite for files that never loaded (no workflow type to file them under).
 const UNLOADED_SUITE: &str = "unloadable histories";
+/// Failures per signature that carry their full diff; later ones with the same signature
+/// point at the first instead, so memory stays bounded when thousands fail the same way.
+const FULL_TEXTS_PER_SIGNATURE: usize = 50;
 
 /// Collects test cases as results arrive; writes the file when the run finishes.
 pub struct JunitReporter {
     path: PathBuf,
+    /// `FILE.partial`: created up front (so an unwritable path fails before any replay),
+    /// renamed over `FILE` at the end, removed if the run never gets there.
+    partial: PathBuf,
     suites: IndexMap<String, TestSuite>,
+    /// Per failure signature: how many seen, and the first path.
+    seen: std::collections::HashMap<String, (usize, String)>,
+    finished: bool,
 }
 
 impl JunitReporter {
@@ -36,18 +45,30 @@ impl JunitReporter {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("--junit {}: cannot create directory {}", path.display(), dir.display()))?;
         }
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("--junit {}: cannot open the file for writing", path.display()))?;
-        Ok(JunitReporter { path: path.to_path_buf(), suites: IndexMap::new() })
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        std::fs::File::create(&partial).with_context(|| format!("--junit {}: cannot create {}", path.display(), partial.display()))?;
+        Ok(JunitReporter { path: path.to_path_buf(), partial, suites: IndexMap::new(), seen: Default::default(), finished: false })
     }
 
     fn add(&mut self, r: &HistoryResult) {
         let suite_name = r.workflow_type.clone().unwrap_or_else(|| UNLOADED_SUITE.to_string());
+        let mut case = test_case(r);
+        if !r.passed() {
+            let (n, first) = self.seen.entry(r.signature.clone()).or_insert_with(|| (0, r.path.clone()));
+            *n += 1;
+            if *n > FULL_TEXTS_PER_SIGNATURE {
+                if let TestCaseStatus::NonSuccess { description, .. } = &mut case.status {
+                    *description = Some(
+                        format!("{}\n\nSame failure as {first} (signature: {}); `deja replay {}` shows this history's diff.", r.message, r.signature, r.path)
+                            .into(),
+                    );
+                }
+            }
+        }
         let suite = self.suites.entry(suite_name.clone()).or_insert_with(|| TestSuite::new(suite_name));
-        suite.add_test_case(test_case(r));
+        suite.add_test_case(case);
     }
 
     fn write(&mut self, seconds: f64) -> Result<()> {
@@ -62,12 +83,19 @@ impl JunitReporter {
         }
         report.add_test_suites(suites);
         let xml = report.to_string().with_context(|| format!("--junit {}: serialising the report", self.path.display()))?;
-        let mut partial = self.path.as_os_str().to_owned();
-        partial.push(".partial");
-        let partial = PathBuf::from(partial);
-        std::fs::write(&partial, xml).with_context(|| format!("--junit: writing {}", partial.display()))?;
-        std::fs::rename(&partial, &self.path).with_context(|| format!("--junit: writing {}", self.path.display()))?;
+        std::fs::write(&self.partial, xml).with_context(|| format!("--junit: writing {}", self.partial.display()))?;
+        std::fs::rename(&self.partial, &self.path).with_context(|| format!("--junit: writing {}", self.path.display()))?;
+        self.finished = true;
         Ok(())
+    }
+}
+
+impl Drop for JunitReporter {
+    /// An aborted run (e.g. workflow code that does not import) leaves no half report.
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = std::fs::remove_file(&self.partial);
+        }
     }
 }
 
