@@ -49,6 +49,30 @@ fn fetch_then_replay_and_replay_straight_from_the_server() {
     assert_eq!(r["verdict"], "pass");
     assert!(r["history"]["source"].as_str().unwrap().starts_with("server:default/"), "{}", r["history"]["source"]);
 
+    // check --query: fetched and replayed in one go; the verdicts equal those from the files.
+    let from_server = out.path().join("from-server.json");
+    let from_files = out.path().join("from-files.json");
+    let q_run = deja()
+        .args(["check", "--address", &address, "--query", &q, "-w", WORKLOADS, "--json", from_server.to_str().unwrap(), "-q"])
+        .output()
+        .unwrap();
+    let f_run = deja().args(["check", out_dir, "-w", WORKLOADS, "--json", from_files.to_str().unwrap(), "-q"]).output().unwrap();
+    assert_eq!(code(&q_run), code(&f_run), "server: {}\nfiles: {}", stderr(&q_run), stderr(&f_run));
+    let verdicts = |p: &std::path::Path| {
+        let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+        let mut v: Vec<(String, String)> = doc["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| (format!("{}/{}", h["workflow_id"].as_str().unwrap_or(""), h["run_id"].as_str().unwrap_or("")), h["verdict"].as_str().unwrap_or("").to_string()))
+            .collect();
+        v.sort();
+        v
+    };
+    let (a, b) = (verdicts(&from_server), verdicts(&from_files));
+    assert_eq!(a.len(), s.manifest.runs.len(), "every run matched by the query was checked: {a:?}");
+    assert_eq!(a, b, "check --query and check of the downloaded files agree");
+
     // A workflow that does not exist: one line, exit 2.
     let missing = deja().args(["replay", "--workflow-id", "no-such-wf", "--address", &address, "-w", WORKLOADS]).output().unwrap();
     assert_eq!(code(&missing), 2);

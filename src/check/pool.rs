@@ -142,13 +142,17 @@ enum Body {
 }
 
 /// Run every job through the workers; `on_event` sees each result as it arrives.
+///
+/// `feed`, when given, streams more jobs while the pool runs (histories arriving from a
+/// server download); the run ends when the feed's sender is dropped and all is done.
 pub fn run(
     cfg: &PoolConfig,
     jobs: Vec<Job>,
+    feed: Option<Receiver<Job>>,
     on_event: &mut dyn FnMut(PoolEvent<'_>) -> anyhow::Result<Flow>,
 ) -> Result<PoolOutcome, PoolError> {
     let mut pool = Pool::new(cfg);
-    let result = pool.drive(jobs, on_event);
+    let result = pool.drive(jobs, feed, on_event);
     pool.shutdown();
     result
 }
@@ -173,26 +177,43 @@ impl<'c> Pool<'c> {
     fn drive(
         &mut self,
         jobs: Vec<Job>,
+        mut feed: Option<Receiver<Job>>,
         on_event: &mut dyn FnMut(PoolEvent<'_>) -> anyhow::Result<Flow>,
     ) -> Result<PoolOutcome, PoolError> {
         let mut queue: VecDeque<(u64, Job)> = jobs.into_iter().enumerate().map(|(i, j)| (i as u64, j)).collect();
-        if queue.is_empty() {
+        let mut next_id = queue.len() as u64;
+        if queue.is_empty() && feed.is_none() {
             return Ok(PoolOutcome::default());
         }
-        for slot in 0..self.cfg.jobs.clamp(1, queue.len()) {
+        let workers = if feed.is_some() { self.cfg.jobs.max(1) } else { self.cfg.jobs.clamp(1, queue.len()) };
+        for slot in 0..workers {
             let w = self.spawn(slot)?;
             self.workers.push(w);
         }
         let mut ready_seen = false;
         loop {
+            if let Some(rx) = &feed {
+                loop {
+                    match rx.try_recv() {
+                        Ok(job) => {
+                            queue.push_back((next_id, job));
+                            next_id += 1;
+                        }
+                        Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                        Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                            feed = None;
+                            break;
+                        }
+                    }
+                }
+            }
             self.dispatch(&mut queue);
             let busy = self.workers.iter().filter(|w| matches!(w.state, State::Busy { .. })).count();
-            if busy == 0 && queue.is_empty() {
+            if busy == 0 && queue.is_empty() && feed.is_none() {
                 return Ok(PoolOutcome::default());
             }
-            let wait = self.next_deadline(!queue.is_empty()).map_or(Duration::from_secs(1), |d| {
-                d.saturating_duration_since(Instant::now()).min(Duration::from_secs(1))
-            });
+            let cap = if feed.is_some() { Duration::from_millis(50) } else { Duration::from_secs(1) };
+            let wait = self.next_deadline(!queue.is_empty()).map_or(cap, |d| d.saturating_duration_since(Instant::now()).min(cap));
             let mut flow = Flow::Continue;
             match self.rx.recv_timeout(wait) {
                 Ok(msg) => flow = self.handle(msg, &mut queue, &mut ready_seen, on_event)?,

@@ -51,11 +51,11 @@ const DEFAULT_TIMEOUT: f64 = 60.0;
 const STARTUP_LIMIT: Duration = Duration::from_secs(120);
 
 pub fn run(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
-    if args.query.is_some() || args.limit.is_some() || args.sample_per_type.is_some() || args.save.is_some() {
-        anyhow::bail!(
-            "deja check does not fetch from a server yet (--query, --limit, --sample-per-type, --save): \
-             download with `deja fetch --query QUERY --out DIR`, then run `deja check DIR`"
-        );
+    if args.query.is_none() && (args.limit.is_some() || args.sample_per_type.is_some() || args.save.is_some()) {
+        anyhow::bail!("--limit, --sample-per-type and --save go with --query (histories fetched from the server)");
+    }
+    if args.query.is_some() && !args.paths.is_empty() {
+        anyhow::bail!("pass either history paths or --query, not both");
     }
     let mut setup = super::resolve_code(&args.code, &[], false)?;
     // State recording and queries cost a query per activation; check only needs verdicts
@@ -64,17 +64,6 @@ pub fn run(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     setup.code.record_state = false;
     let cfg = setup.config.config.clone();
 
-    let paths: Vec<String> = if !args.paths.is_empty() {
-        args.paths.clone()
-    } else {
-        cfg.histories.iter().map(|h| setup.config.resolve(Path::new(h)).display().to_string()).collect()
-    };
-    if paths.is_empty() {
-        anyhow::bail!(
-            "no histories given: pass history files, directories or globs (e.g. `deja check histories/`), \
-             or set `histories = [\"histories/\"]` under [tool.deja] in pyproject.toml"
-        );
-    }
     let jobs = args.jobs.or(cfg.jobs).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if jobs == 0 {
         anyhow::bail!("--jobs 0: need at least one worker process (or leave it out for one per core)");
@@ -85,17 +74,48 @@ pub fn run(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     }
     // The environment is checked here, once, before any worker starts.
     pyenv::resolve(setup.python_env.as_deref())?;
-
     let partition = args.partition.map(|(k, n)| Partition { k, n });
-    let found = discover(&paths, partition)?;
-    if found.found == 0 {
-        anyhow::bail!(
-            "no history files found in {}: directories are searched for .json, .binpb and .pb files",
-            paths.join(", ")
-        );
-    }
-    let jobs_list = schedule(found.files);
-    let total = jobs_list.len();
+
+    // Histories come from files, or stream in from the server (--query): each downloaded
+    // file is handed to a free worker as soon as it is written.
+    let mut download = None;
+    let (jobs_list, total, found_count) = if let Some(query) = &args.query {
+        let (dir, temporary) = match &args.save {
+            Some(d) => (d.clone(), false),
+            None => {
+                let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+                (std::env::temp_dir().join(format!("deja-check-{}-{nanos}", std::process::id())), true)
+            }
+        };
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let handle = super::fetch::download_streaming(&args.server, query, args.limit, args.sample_per_type, dir.clone(), move |path| {
+            let _ = tx.send(Job { path: path.display().to_string(), lenient: false });
+        })?;
+        download = Some((handle, rx, dir, temporary));
+        (Vec::new(), args.limit.unwrap_or(0), args.limit.unwrap_or(0))
+    } else {
+        let paths: Vec<String> = if !args.paths.is_empty() {
+            args.paths.clone()
+        } else {
+            cfg.histories.iter().map(|h| setup.config.resolve(Path::new(h)).display().to_string()).collect()
+        };
+        if paths.is_empty() {
+            anyhow::bail!(
+                "no histories given: pass history files, directories or globs (e.g. `deja check histories/`), \
+                 or set `histories = [\"histories/\"]` under [tool.deja] in pyproject.toml, or fetch them with --query"
+            );
+        }
+        let found = discover(&paths, partition)?;
+        if found.found == 0 {
+            anyhow::bail!(
+                "no history files found in {}: directories are searched for .json, .binpb and .pb files",
+                paths.join(", ")
+            );
+        }
+        let list = schedule(found.files);
+        let total = list.len();
+        (list, total, found.found)
+    };
 
     let color = st.bold != anstyle::Style::new();
     let err_tty = std::io::stderr().is_terminal();
@@ -139,11 +159,31 @@ pub fn run(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     };
 
     let started = Instant::now();
-    let workers = jobs.min(total).max(1);
-    let mut summary = Summary::new(total, found.found, workers);
-    fanout.event(&CheckEvent::RunStarted { total, found: found.found, jobs: workers })?;
+    let workers = if args.query.is_some() { jobs } else { jobs.min(total).max(1) };
+    let mut summary = Summary::new(total, found_count, workers);
+    fanout.event(&CheckEvent::RunStarted { total, found: found_count, jobs: workers })?;
     let fail_fast = args.fail_fast;
-    let outcome = pool::run(&pool_cfg, jobs_list, &mut |ev| on_pool_event(ev, &mut summary, &mut fanout, fail_fast));
+    let (feed, fetch) = match download {
+        Some((handle, rx, dir, temporary)) => (Some(rx), Some((handle, dir, temporary))),
+        None => (None, None),
+    };
+    let outcome = pool::run(&pool_cfg, jobs_list, feed, &mut |ev| on_pool_event(ev, &mut summary, &mut fanout, fail_fast));
+    if let Some((handle, dir, temporary)) = fetch {
+        let fetched = handle.join().map_err(|_| anyhow::anyhow!("the download thread panicked"))?;
+        if temporary {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        match fetched {
+            Ok(n) => {
+                summary.total = n;
+                summary.found = n;
+            }
+            Err(e) => {
+                drop(fanout);
+                return Err(e.context("fetching histories for --query"));
+            }
+        }
+    }
     let outcome = match outcome {
         Ok(o) => o,
         Err(PoolError::Setup { message, detail, .. }) => {

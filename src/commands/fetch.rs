@@ -141,56 +141,41 @@ pub fn run(args: FetchArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
-/// Stream histories matching a query (for `check --query`): each is loaded as it arrives.
-/// Runs on its own runtime; items are plain Rust by the time the caller sees them.
-pub fn stream_query(
+/// Download every run a query matches into `dir`, calling `each` with each file as soon as
+/// it is written — `check --query` feeds these straight to its replay workers, so replay
+/// starts with the first history, not after the last. Runs on its own thread and runtime
+/// (Python never runs there); returns how many histories were written.
+pub fn download_streaming(
     server: &deja_fetch::ConnectionArgs,
     query: &str,
     limit: Option<usize>,
     sample_per_type: Option<usize>,
-    save: Option<&std::path::Path>,
-    mut each: impl FnMut(Result<LoadedHistory>) -> bool,
-) -> Result<()> {
+    dir: std::path::PathBuf,
+    mut each: impl FnMut(std::path::PathBuf) + Send + 'static,
+) -> Result<std::thread::JoinHandle<Result<usize>>> {
     let config = server.resolve()?;
     let rt = runtime()?;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<LoadedHistory>>(16);
-    let namespace = config.namespace.clone();
-    let save = save.map(|p| p.to_path_buf());
     let query = query.to_string();
-    let producer = std::thread::spawn(move || {
+    Ok(std::thread::spawn(move || {
         rt.block_on(async move {
-            let client = match deja_fetch::connect(&config).await {
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = tx.send(Err(e.into()));
-                    return;
-                }
-            };
+            let client = deja_fetch::connect(&config).await?;
+            client.check_namespace().await?;
             let runs = deja_fetch::list_executions(&client, &query, limit, sample_per_type);
             let mut stream = std::pin::pin!(deja_fetch::fetch_stream(&client, runs, &deja_fetch::DownloadOptions::default()));
+            let mut written = 0usize;
             while let Some(item) = stream.next().await {
-                let item = match item {
+                match item {
                     Ok(f) => {
-                        if let Some(dir) = &save {
-                            let _ = deja_fetch::store::write_history(dir, &f).await;
-                        }
-                        let bytes = prost::Message::encode_to_vec(&f.history);
-                        let source = Source::Server(format!("{namespace}/{}/{}", f.workflow_id, f.run_id));
-                        history::load::load_bytes(&bytes, source, Some(&f.workflow_id)).map_err(anyhow::Error::from)
+                        let (path, _) = deja_fetch::store::write_history(&dir, &f).await?;
+                        written += 1;
+                        each(path);
                     }
-                    Err(e) => Err(e.into()),
-                };
-                if tx.send(item).is_err() {
-                    return;
+                    // Deleted (retention) between listing and fetching: nothing to check.
+                    Err(deja_fetch::FetchError::WorkflowNotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
                 }
             }
+            Ok(written)
         })
-    });
-    for item in rx {
-        if !each(item) {
-            break;
-        }
-    }
-    let _ = producer.join();
-    Ok(())
+    }))
 }
