@@ -142,16 +142,26 @@ fn decode_events(raw: &[&serde_json::value::RawValue]) -> Result<Vec<HistoryEven
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
         .clamp(1, 8);
+    // A HistoryEvent is large (its attributes are an inline enum of every event type), so
+    // vectors are sized exactly: growing them would copy every event again and again.
+    fn decode(part: &[&serde_json::value::RawValue]) -> Result<Vec<HistoryEvent>, serde_json::Error> {
+        let mut out = Vec::with_capacity(part.len());
+        for r in part {
+            out.push(serde_json::from_str::<HistoryEvent>(r.get())?);
+        }
+        Ok(out)
+    }
     if threads == 1 || raw.len() < PARALLEL_MIN_EVENTS {
-        return raw.iter().map(|r| serde_json::from_str::<HistoryEvent>(r.get())).collect();
+        return decode(raw);
     }
     let chunk = raw.len().div_ceil(threads);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = raw
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|r| serde_json::from_str::<HistoryEvent>(r.get())).collect::<Result<Vec<_>, _>>()))
-            .collect();
-        let mut out = Vec::with_capacity(raw.len());
+        // The first chunk is decoded on this thread; the others on their own.
+        let mut parts = raw.chunks(chunk);
+        let first = parts.next().unwrap_or(&[]);
+        let handles: Vec<_> = parts.map(|part| scope.spawn(move || decode(part))).collect();
+        let mut out = decode(first)?;
+        out.reserve_exact(raw.len() - out.len());
         for h in handles {
             out.extend(h.join().expect("event decoding thread does not panic")?);
         }
