@@ -27,6 +27,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .compile_well_known_types(true)
         .btree_map(".")
         .extern_path(".google.protobuf", "::pbjson_types")
+        // A history event's attributes are a oneof of ~50 messages; inline, every event is
+        // as large as the largest one and is copied whole at each step of decoding. Boxed,
+        // an event is small and loading a history is markedly faster.
+        .boxed(".temporal.api.history.v1.HistoryEvent.attributes")
         .compile_fds(fds.clone())?;
 
     write_module_tree(&out, &fds)?;

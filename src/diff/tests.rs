@@ -23,11 +23,11 @@ struct Hist {
 impl Hist {
     fn new() -> Hist {
         let mut b = Hist { events: Vec::new() };
-        b.push(EventType::WorkflowExecutionStarted, A::WorkflowExecutionStartedEventAttributes(h::WorkflowExecutionStartedEventAttributes {
+        b.push(EventType::WorkflowExecutionStarted, A::WorkflowExecutionStartedEventAttributes(Box::new(h::WorkflowExecutionStartedEventAttributes {
             workflow_type: Some(WorkflowType { name: "Wf".into() }),
             workflow_id: "wf-1".into(),
             ..Default::default()
-        }));
+        })));
         b
     }
 
@@ -39,14 +39,14 @@ impl Hist {
 
     /// A workflow task that completed with these command events; returns its started id.
     fn task(&mut self, commands: Vec<(EventType, A)>) -> i64 {
-        let scheduled = self.push(EventType::WorkflowTaskScheduled, A::WorkflowTaskScheduledEventAttributes(Default::default()));
+        let scheduled = self.push(EventType::WorkflowTaskScheduled, A::WorkflowTaskScheduledEventAttributes(Box::new(Default::default())));
         let started = self.push(
             EventType::WorkflowTaskStarted,
-            A::WorkflowTaskStartedEventAttributes(h::WorkflowTaskStartedEventAttributes { scheduled_event_id: scheduled, ..Default::default() }),
+            A::WorkflowTaskStartedEventAttributes(Box::new(h::WorkflowTaskStartedEventAttributes { scheduled_event_id: scheduled, ..Default::default() })),
         );
         self.push(
             EventType::WorkflowTaskCompleted,
-            A::WorkflowTaskCompletedEventAttributes(h::WorkflowTaskCompletedEventAttributes { scheduled_event_id: scheduled, started_event_id: started, ..Default::default() }),
+            A::WorkflowTaskCompletedEventAttributes(Box::new(h::WorkflowTaskCompletedEventAttributes { scheduled_event_id: scheduled, started_event_id: started, ..Default::default() })),
         );
         for (t, a) in commands {
             self.push(t, a);
@@ -73,16 +73,16 @@ fn json_payload(v: serde_json::Value) -> Payload {
 fn activity(ty: &str, id: &str) -> (EventType, A) {
     (
         EventType::ActivityTaskScheduled,
-        A::ActivityTaskScheduledEventAttributes(h::ActivityTaskScheduledEventAttributes {
+        A::ActivityTaskScheduledEventAttributes(Box::new(h::ActivityTaskScheduledEventAttributes {
             activity_id: id.into(),
             activity_type: Some(ActivityType { name: ty.into() }),
             ..Default::default()
-        }),
+        })),
     )
 }
 
 fn timer(id: &str) -> (EventType, A) {
-    (EventType::TimerStarted, A::TimerStartedEventAttributes(h::TimerStartedEventAttributes { timer_id: id.into(), ..Default::default() }))
+    (EventType::TimerStarted, A::TimerStartedEventAttributes(Box::new(h::TimerStartedEventAttributes { timer_id: id.into(), ..Default::default() })))
 }
 
 fn patch(id: &str, deprecated: bool) -> (EventType, A) {
@@ -90,22 +90,22 @@ fn patch(id: &str, deprecated: bool) -> (EventType, A) {
         "patch-data".to_string(),
         Payloads { payloads: vec![json_payload(serde_json::json!({"id": id, "deprecated": deprecated}))] },
     )]);
-    (EventType::MarkerRecorded, A::MarkerRecordedEventAttributes(h::MarkerRecordedEventAttributes { marker_name: "core_patch".into(), details, ..Default::default() }))
+    (EventType::MarkerRecorded, A::MarkerRecordedEventAttributes(Box::new(h::MarkerRecordedEventAttributes { marker_name: "core_patch".into(), details, ..Default::default() })))
 }
 
 fn change_version_upsert() -> (EventType, A) {
     let fields = BTreeMap::from([("TemporalChangeVersion".to_string(), json_payload(serde_json::json!(["p-1"])))]);
     (
         EventType::UpsertWorkflowSearchAttributes,
-        A::UpsertWorkflowSearchAttributesEventAttributes(h::UpsertWorkflowSearchAttributesEventAttributes {
+        A::UpsertWorkflowSearchAttributesEventAttributes(Box::new(h::UpsertWorkflowSearchAttributesEventAttributes {
             search_attributes: Some(SearchAttributes { indexed_fields: fields }),
             ..Default::default()
-        }),
+        })),
     )
 }
 
 fn complete() -> (EventType, A) {
-    (EventType::WorkflowExecutionCompleted, A::WorkflowExecutionCompletedEventAttributes(Default::default()))
+    (EventType::WorkflowExecutionCompleted, A::WorkflowExecutionCompletedEventAttributes(Box::new(Default::default())))
 }
 
 fn cmd(v: C) -> WorkflowCommand {
@@ -202,7 +202,7 @@ fn local_activity_markers() {
         Payloads { payloads: vec![json_payload(serde_json::json!({"seq": 1, "activity_id": "1", "activity_type": "score"}))] },
     )]);
     let mut b = Hist::new();
-    let t1 = b.task(vec![(EventType::MarkerRecorded, A::MarkerRecordedEventAttributes(h::MarkerRecordedEventAttributes { marker_name: "core_local_activity".into(), details, ..Default::default() }))]);
+    let t1 = b.task(vec![(EventType::MarkerRecorded, A::MarkerRecordedEventAttributes(Box::new(h::MarkerRecordedEventAttributes { marker_name: "core_local_activity".into(), details, ..Default::default() })))]);
     let h = b.done();
     let la = |ty: &str| cmd(C::ScheduleLocalActivity(wc::ScheduleLocalActivity { seq: 1, activity_id: "1".into(), activity_type: ty.into(), ..Default::default() }));
     assert_eq!(statuses(&h, &outcome(Verdict::Pass, "", vec![step(t1, vec![la("score")])])).0, vec![Match]);
@@ -214,11 +214,11 @@ fn children_by_type_and_id() {
     let mut b = Hist::new();
     let t1 = b.task(vec![(
         EventType::StartChildWorkflowExecutionInitiated,
-        A::StartChildWorkflowExecutionInitiatedEventAttributes(h::StartChildWorkflowExecutionInitiatedEventAttributes {
+        A::StartChildWorkflowExecutionInitiatedEventAttributes(Box::new(h::StartChildWorkflowExecutionInitiatedEventAttributes {
             workflow_id: "child-1".into(),
             workflow_type: Some(WorkflowType { name: "Ship".into() }),
             ..Default::default()
-        }),
+        })),
     )]);
     let h = b.done();
     let child = |ty: &str| cmd(C::StartChildWorkflowExecution(wc::StartChildWorkflowExecution { seq: 1, workflow_id: "child-1".into(), workflow_type: ty.into(), ..Default::default() }));
@@ -233,15 +233,15 @@ fn updates_accept_complete_and_reject() {
     let t1 = b.task(vec![
         (
             EventType::WorkflowExecutionUpdateAccepted,
-            A::WorkflowExecutionUpdateAcceptedEventAttributes(h::WorkflowExecutionUpdateAcceptedEventAttributes { protocol_instance_id: "u-1".into(), ..Default::default() }),
+            A::WorkflowExecutionUpdateAcceptedEventAttributes(Box::new(h::WorkflowExecutionUpdateAcceptedEventAttributes { protocol_instance_id: "u-1".into(), ..Default::default() })),
         ),
         (
             EventType::WorkflowExecutionUpdateCompleted,
-            A::WorkflowExecutionUpdateCompletedEventAttributes(h::WorkflowExecutionUpdateCompletedEventAttributes {
+            A::WorkflowExecutionUpdateCompletedEventAttributes(Box::new(h::WorkflowExecutionUpdateCompletedEventAttributes {
                 meta: Some(deja_proto::temporal::api::update::v1::Meta { update_id: "u-1".into(), ..Default::default() }),
                 accepted_event_id: 5,
                 ..Default::default()
-            }),
+            })),
         ),
     ]);
     let h = b.done();
@@ -268,8 +268,8 @@ fn cancellations_of_timers_and_activities() {
     let mut b = Hist::new();
     let t1 = b.task(vec![activity("slow", "1"), timer("2")]);
     let t2 = b.task(vec![
-        (EventType::ActivityTaskCancelRequested, A::ActivityTaskCancelRequestedEventAttributes(h::ActivityTaskCancelRequestedEventAttributes { scheduled_event_id: 5, ..Default::default() })),
-        (EventType::TimerCanceled, A::TimerCanceledEventAttributes(h::TimerCanceledEventAttributes { timer_id: "2".into(), ..Default::default() })),
+        (EventType::ActivityTaskCancelRequested, A::ActivityTaskCancelRequestedEventAttributes(Box::new(h::ActivityTaskCancelRequestedEventAttributes { scheduled_event_id: 5, ..Default::default() }))),
+        (EventType::TimerCanceled, A::TimerCanceledEventAttributes(Box::new(h::TimerCanceledEventAttributes { timer_id: "2".into(), ..Default::default() }))),
     ]);
     let h = b.done();
     let o = outcome(
