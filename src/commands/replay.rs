@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use crate::cli::{OutputFormat, ReplayArgs};
 use crate::history::tasks::Timeline;
 use crate::history::{self, LoadedHistory};
-use crate::report::model::{HistoryInfo, ReplayReport};
+use crate::report::model::ReplayReport;
 use crate::report::replay_text::print_report;
 use crate::replay::Verdict;
 use crate::style::Styles;
@@ -30,7 +30,6 @@ pub fn load_history(
 
 pub fn run(args: ReplayArgs, verbose: u8, st: &Styles) -> Result<u8> {
     let mut h = load_history(args.history.as_deref(), args.workflow_id.as_deref(), args.run_id.as_deref(), &args.server)?;
-    let full_tasks = Timeline::new(h.events()).tasks.len();
     if let Some(until) = args.until {
         if until < 1 || until > h.events().len() as i64 {
             anyhow::bail!("--until {until}: the history has events 1–{}", h.events().len());
@@ -44,9 +43,7 @@ pub fn run(args: ReplayArgs, verbose: u8, st: &Styles) -> Result<u8> {
     let mut report = ReplayReport::build(&h, &tl, &outcome);
     if let Some(until) = args.until {
         report.history.until_event_id = Some(until);
-        let _ = full_tasks;
     }
-    let _: &HistoryInfo = &report.history;
 
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

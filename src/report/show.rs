@@ -75,13 +75,18 @@ pub fn task_groups(h: &LoadedHistory, tl: &Timeline, task: usize, opts: &ShowOpt
 }
 
 pub fn show_json(h: &LoadedHistory, opts: &ShowOptions) -> ShowJson {
-    let tl = Timeline::new(h.events());
+    show_json_with(h, &Timeline::new(h.events()), opts)
+}
+
+/// The model from a timeline the caller already built (the split is not free on large
+/// histories; the text printer needs it too).
+fn show_json_with(h: &LoadedHistory, tl: &Timeline, opts: &ShowOptions) -> ShowJson {
     let tasks = (0..tl.tasks.len())
         .filter(|i| {
             let t = &tl.tasks[*i];
             t.last_event_id >= opts.range.0 && t.first_event_id <= opts.range.1
         })
-        .map(|i| TaskJson { task: tl.tasks[i].clone(), groups: task_groups(h, &tl, i, opts) })
+        .map(|i| TaskJson { task: tl.tasks[i].clone(), groups: task_groups(h, tl, i, opts) })
         .collect();
     ShowJson {
         schema: "deja.show/v1",
@@ -97,13 +102,14 @@ pub fn show_json(h: &LoadedHistory, opts: &ShowOptions) -> ShowJson {
 }
 
 pub fn print_text(w: &mut dyn Write, h: &LoadedHistory, opts: &ShowOptions, st: &Styles) -> std::io::Result<()> {
-    let model = show_json(h, opts);
+    let tl = Timeline::new(h.events());
+    let model = show_json_with(h, &tl, opts);
     let fmt = match h.format {
         crate::history::Format::Json => "proto3 JSON",
         crate::history::Format::LegacyJson => "legacy JSON (PascalCase enums)",
         crate::history::Format::Binary => "binary protobuf",
     };
-    let total_tasks = Timeline::new(h.events()).tasks.len();
+    let total_tasks = tl.tasks.len();
     writeln!(
         w,
         "{} {}  {} events, {} workflow tasks, {}",
