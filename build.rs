@@ -8,6 +8,7 @@
 fn main() {
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
     println!("cargo:rerun-if-changed=python/deja_harness.py");
+    println!("cargo:rerun-if-changed=python/deja_sandbox_reuse.py");
     let config = pyo3_build_config::get();
     if let Some(dir) = &config.lib_dir {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");

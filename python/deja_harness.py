@@ -104,6 +104,10 @@ import temporalio.client
 import temporalio.converter
 import temporalio.runtime
 import temporalio.worker
+
+# deja's second embedded module (registered before this one; a plain import when
+# run from python/ by the self-test and the bench).
+import deja_sandbox_reuse
 import temporalio.workflow
 
 __all__ = ["HarnessError", "Session", "load", "sdk_version"]
@@ -166,6 +170,7 @@ def _under(path: str, root: str) -> bool:
 # This module's own code objects carry this filename (whatever the loader
 # named it: "deja_harness.py" from Rust, a real path when imported normally).
 _HARNESS_FILE = (lambda: None).__code__.co_filename
+_REUSE_FILE = deja_sandbox_reuse.expand.__code__.co_filename
 
 
 class _CodeFilter:
@@ -207,7 +212,7 @@ class _CodeFilter:
         return r
 
     def _classify(self, filename: str) -> bool:
-        if not filename or filename.startswith("<") or filename == _HARNESS_FILE:
+        if not filename or filename.startswith("<") or filename in (_HARNESS_FILE, _REUSE_FILE):
             return False
         p = _norm(filename)
         if _under(p, self._sdk):
@@ -745,6 +750,23 @@ def _quiet_runtime() -> temporalio.runtime.Runtime:
     return _RUNTIME
 
 
+def _preset_build_id() -> None:
+    """Give the SDK's default worker build id a fixed value before a Replayer asks.
+
+    ``Replayer`` fills its worker's build id from ``load_default_build_id()``,
+    an md5 over the bytecode of every loaded module — it reads and sometimes
+    compiles every module on ``sys.modules``: ~0.15 s, a third of a worker's
+    start-up. That value depends on whatever the process happened to import
+    (deja's own modules included), so it was never the SDK replayer's value to
+    begin with; workflow code can only see it as ``get_current_build_id()`` of a
+    task that is not in the history. A fixed value is as faithful and free. The
+    task queue (``replay-<configured build id>``) is untouched.
+    """
+    worker_mod = getattr(temporalio.worker, "_worker", None)
+    if worker_mod is not None and getattr(worker_mod, "_default_build_id", "") is None:
+        worker_mod._default_build_id = f"deja-replay-{sdk_version()}"
+
+
 # --------------------------------------------------------------------------
 # Recording: runner / instance wrappers
 # --------------------------------------------------------------------------
@@ -982,6 +1004,23 @@ class _RecordingRunner(temporalio.worker.WorkflowRunner):
         self.inner.set_worker_level_failure_exception_types(types)
 
 
+def _context_free(data_converter) -> bool:
+    """Whether serialization / store contexts can change nothing for this converter.
+
+    The SDK uses those contexts only to give the payload codec and external
+    storage per-command context while it visits an activation's or a
+    completion's payloads. With no codec and no external storage, every one
+    of those visits returns its payloads unchanged (or raises on an external
+    reference, which does not depend on the context), so skipping the
+    context lookup is exact. An unknown converter shape keeps the lookups.
+    """
+    dc = data_converter if data_converter is not None else temporalio.converter.DataConverter.default
+    try:
+        return dc.payload_codec is None and getattr(dc, "external_storage", None) is None
+    except Exception:  # noqa: BLE001 - a user converter with odd attributes
+        return False
+
+
 class _Recorder:
     """Session-wide recording settings plus the current replay's collector."""
 
@@ -991,6 +1030,8 @@ class _Recorder:
         # Mirrors the SDK: 2 s deadlock detection unless debug mode.
         self.deadlock_timeout: float | None = None if debug_mode else 2.0
         self.collector: _Collector | None = None
+        # Set by Session: True when serialization contexts cannot matter.
+        self.context_free = False
 
 
 _short_repr = reprlib.Repr()
@@ -1030,10 +1071,22 @@ class _RecordingInstance(temporalio.worker.WorkflowInstance):
         self._seq_sites: dict = {}
 
     # -- delegation -------------------------------------------------------
+    # The SDK asks for these once per payload, three times over, on every
+    # activation and completion (its codec / external-storage visitors). The
+    # sandbox answers each by exec-ing into the sandbox, which was ~45% of
+    # replaying a payload-heavy history. The answer only ever reaches the
+    # data converter's codec and external storage (``with_context`` /
+    # ``_with_store_context``); with neither configured those visitors do the
+    # same thing whatever the context, so ``None`` (= the context-free
+    # converter) is an exact answer and costs nothing. See ``_context_free``.
     def get_serialization_context(self, command_info):
+        if self.owner.context_free:
+            return None
         return self.inner.get_serialization_context(command_info)
 
     def get_external_store_context(self, command_info):
+        if self.owner.context_free:
+            return None
         return self.inner.get_external_store_context(command_info)
 
     def get_info(self):
@@ -1406,16 +1459,36 @@ class Session:
         self._record_state = record_state
         self._queries = list(queries)
         self._closed = False
+        self._sandbox_runners: list = []
         self._pipeline: _Pipeline | None = None
         self._pipeline = self._start_pipeline()
+
+    def sandbox_stats(self) -> dict:
+        """What sandbox reuse did in this session (summed over replayer restarts)."""
+        total: dict = {}
+        for runner in self._sandbox_runners:
+            for k, v in runner.stats.as_dict().items():
+                if isinstance(v, dict):
+                    total.setdefault(k, {}).update(v)
+                elif isinstance(v, list):
+                    total.setdefault(k, []).extend(v)
+                else:
+                    total[k] = total.get(k, 0) + v
+        return total
 
     # -- pipeline management ----------------------------------------------
     def _make_replayer(self, recorder: _Recorder, gen: int) -> temporalio.worker.Replayer:
         kw = dict(self._kwargs)
+        recorder.context_free = _context_free(kw.get("data_converter"))
         interceptors = list(kw.pop("interceptors", []))
         interceptors.append(_ProbeInterceptor())  # last = innermost
         sandboxed = kw.pop("workflow_runner")
         unsandboxed = kw.pop("unsandboxed_workflow_runner")
+        if isinstance(sandboxed, deja_sandbox_reuse.ReusingSandboxedWorkflowRunner):
+            # A new pool per replayer: a replayer restarted after a deadlock must
+            # not inherit sandboxes its stuck thread may still be changing.
+            sandboxed = dataclasses.replace(sandboxed)
+            self._sandbox_runners.append(sandboxed)
         return temporalio.worker.Replayer(
             workflows=self._classes,
             workflow_runner=_RecordingRunner(sandboxed, recorder),
@@ -1656,7 +1729,7 @@ def load(config: dict) -> Session:
     Config keys: workflows (list[str]), python_path (list[str]), unsandboxed
     (bool), data_converter ("module:attr" | None), interceptors
     (list["module:attr"]), queries (list[str]), record_state (bool),
-    debug_mode (bool).
+    debug_mode (bool), fresh_sandbox (bool).
     """
     if not isinstance(config, dict):
         raise HarnessError("bad-spec", f"config must be a dict, got {type(config).__name__}")
@@ -1675,6 +1748,7 @@ def load(config: dict) -> Session:
         sys.path.insert(0, ap)
     importlib.invalidate_caches()
     _install_capture()
+    _preset_build_id()
 
     if not workflows:
         raise HarnessError("no-workflows", "no workflows given; pass --workflows MODULE_OR_FILE")
@@ -1689,9 +1763,12 @@ def load(config: dict) -> Session:
     if unsandboxed:
         sandboxed_runner: temporalio.worker.WorkflowRunner = plain
     else:
-        from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
-
-        sandboxed_runner = SandboxedWorkflowRunner()
+        # The SDK's SandboxedWorkflowRunner, keeping a module's sandbox import
+        # between histories only while it is provably pristine (see
+        # deja_sandbox_reuse); fresh_sandbox re-imports for every history.
+        sandboxed_runner = deja_sandbox_reuse.ReusingSandboxedWorkflowRunner(
+            reuse=not bool(config.get("fresh_sandbox", False))
+        )
         if debug_mode or os.environ.get("TEMPORAL_DEBUG"):
             # What the SDK does itself in debug mode for a sandboxed runner
             # (we wrap the runner, so its isinstance check would miss it).

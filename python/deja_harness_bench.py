@@ -107,6 +107,7 @@ def _child(args) -> None:
     else:
         import types
 
+        sys.path.insert(0, HERE)  # deja_sandbox_reuse, imported by the harness
         src = open(os.path.join(HERE, "deja_harness.py")).read()
         mod = types.ModuleType("deja_harness")
         exec(compile(src, "deja_harness.py", "exec"), mod.__dict__)

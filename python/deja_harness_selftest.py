@@ -37,8 +37,19 @@ HAVE_HISTORIES = os.path.isfile(os.path.join(HIST, "manifest.json")) and os.path
 HAVE_FIXTURES = os.path.isdir(FIXTURES)
 
 
+def _load_embedded(name: str) -> types.ModuleType:
+    """Load python/NAME.py exactly like PyModule::from_code does."""
+    with open(os.path.join(HERE, f"{name}.py"), encoding="utf-8") as fh:
+        src = fh.read()
+    mod = types.ModuleType(name)
+    sys.modules[name] = mod
+    exec(compile(src, f"{name}.py", "exec"), mod.__dict__)
+    return mod
+
+
 def _load_harness() -> types.ModuleType:
     """Load python/deja_harness.py exactly like PyModule::from_code does."""
+    _load_embedded("deja_sandbox_reuse")
     with open(os.path.join(HERE, "deja_harness.py"), encoding="utf-8") as fh:
         src = fh.read()
     mod = types.ModuleType("deja_harness")

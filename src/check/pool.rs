@@ -679,6 +679,7 @@ fn parse_file_line(line: &str) -> Option<Frame> {
 fn is_user_file(file: &str) -> bool {
     !(file.starts_with('<')
         || file == "deja_harness.py"
+        || file == "deja_sandbox_reuse.py"
         || file.contains("/site-packages/")
         || file.contains("/dist-packages/")
         || file.contains("/lib/python3"))

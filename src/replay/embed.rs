@@ -7,7 +7,7 @@
 //! generated `coresdk` types, plus small JSON documents for state. No Python object
 //! outlives a call: everything is converted to plain Rust before the GIL is released.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::time::Instant;
 
 use deja_proto::coresdk::workflow_activation::WorkflowActivation;
@@ -20,6 +20,9 @@ use super::pyenv::PythonEnv;
 use super::{CodeConfig, Frame, ReplayOutcome, Step, StepState, Verdict};
 
 const HARNESS_SOURCE: &str = include_str!("../../python/deja_harness.py");
+/// The harness's helper that keeps a workflow module's sandbox import between
+/// histories while it is provably pristine; registered before the harness imports it.
+const SANDBOX_REUSE_SOURCE: &str = include_str!("../../python/deja_sandbox_reuse.py");
 
 /// Errors from the Python side that stop a run before any verdict.
 #[derive(Debug, thiserror::Error)]
@@ -111,12 +114,9 @@ impl Interpreter {
                     EmbedError::Python { message: format!("importing temporalio failed: {e}"), detail }
                 });
             }
-            let code = CString::new(HARNESS_SOURCE).expect("harness source has no NUL");
-            let module = PyModule::from_code(py, &code, c"deja_harness.py", c"deja_harness").map_err(|e| python_error(py, e))?;
-            py.import("sys")
-                .and_then(|s| s.getattr("modules"))
-                .and_then(|m| m.set_item("deja_harness", &module))
-                .map_err(|e| python_error(py, e))?;
+            let module = load_module(py, SANDBOX_REUSE_SOURCE, c"deja_sandbox_reuse.py", c"deja_sandbox_reuse")?;
+            drop(module);
+            let module = load_module(py, HARNESS_SOURCE, c"deja_harness.py", c"deja_harness")?;
             let sdk_version = module
                 .call_method0("sdk_version")
                 .and_then(|v| v.extract::<String>())
@@ -177,6 +177,17 @@ impl Session {
             let _ = self.session.bind(py).call_method0("close");
         });
     }
+}
+
+/// Compile one of deja's embedded Python modules and register it in `sys.modules`.
+fn load_module<'py>(py: Python<'py>, source: &str, file: &CStr, name: &CStr) -> Result<Bound<'py, PyModule>, EmbedError> {
+    let code = CString::new(source).expect("embedded Python source has no NUL");
+    let module = PyModule::from_code(py, &code, file, name).map_err(|e| python_error(py, e))?;
+    py.import("sys")
+        .and_then(|s| s.getattr("modules"))
+        .and_then(|m| m.set_item(name.to_str().unwrap_or_default(), &module))
+        .map_err(|e| python_error(py, e))?;
+    Ok(module)
 }
 
 fn get<'py>(d: &Bound<'py, PyAny>, key: &str) -> PyResult<Bound<'py, PyAny>> {
