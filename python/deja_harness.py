@@ -1463,6 +1463,23 @@ class Session:
         self._pipeline: _Pipeline | None = None
         self._pipeline = self._start_pipeline()
 
+    def _sandbox_counts(self) -> tuple[int, int]:
+        return (
+            sum(r.stats.reused for r in self._sandbox_runners),
+            sum(r.stats.fresh_imports for r in self._sandbox_runners),
+        )
+
+    def _sandbox_use(self, before: tuple[int, int]) -> str:
+        """How this replay's workflow was sandboxed: "reused" (a kept, verified
+        sandbox import), "fresh" (imported for this history) or "none"
+        (unsandboxed, or no workflow instance was made)."""
+        reused, fresh = self._sandbox_counts()
+        if reused > before[0]:
+            return "reused"
+        if fresh > before[1]:
+            return "fresh"
+        return "none"
+
     def sandbox_stats(self) -> dict:
         """What sandbox reuse did in this session (summed over replayer restarts)."""
         total: dict = {}
@@ -1548,6 +1565,7 @@ class Session:
                     out = _verdict("error", "other", f"could not restart the replayer: {exc.message}", exc.detail)
                     return out
             pipeline = self._pipeline
+            sandbox_before = self._sandbox_counts()
             collector = _Collector()
             req = _Request(wh, collector)
             pipeline.recorder.collector = collector
@@ -1559,6 +1577,7 @@ class Session:
                 pipeline.recorder.collector = None
                 _CAPTURE.attach(None, None)
             out = self._classify(result, failure, collector, wf_type)
+            out["sandbox"] = self._sandbox_use(sandbox_before)
             out["steps"] = collector.steps
             out["warnings"] = collector.warnings
             out["output"] = "".join(collector.output)

@@ -82,7 +82,6 @@ MAX_NODES = 200_000
 # A module that dirtied its reused sandbox this many times is re-imported per run.
 MAX_DIRTY = 2
 
-_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: the type was defined in Python
 
 
 # --------------------------------------------------------------------------
@@ -164,13 +163,29 @@ def _qualname(t: type) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _hidden_c_state(t: type) -> bool:
-    """Whether instances of ``t`` may hold state that neither __dict__ nor slots show."""
-    for base in t.__mro__:
-        if base in _TRANSPARENT_C_BASES or base.__flags__ & _HEAPTYPE:
+    """Whether instances of ``t`` may hold state that neither __dict__ nor slots show.
+
+    Some class in the MRO then adds C-level fields: its instance size grows by more
+    than the ``__dict__``/``__weakref__`` pointers and ``__slots__`` it declares. (The
+    heap-type flag cannot tell: C extension types are heap types too since 3.x.)
+    """
+    ptr = 8 if sys.maxsize > 2**32 else 4
+    for cls in t.__mro__:
+        base = cls.__base__
+        if base is None or cls in _TRANSPARENT_C_BASES:
             continue
-        if issubclass(base, BaseException):
-            continue
-        return True
+        allowed = base.__basicsize__
+        slots = cls.__dict__.get("__slots__", ())
+        if isinstance(slots, str):
+            slots = (slots,)
+        allowed += ptr * sum(1 for name in slots if name not in ("__dict__", "__weakref__"))
+        if cls.__weakrefoffset__ and not base.__weakrefoffset__:
+            allowed += ptr
+        # A __dict__ pointer in the object (not the 3.11+ "managed" one kept before it).
+        if cls.__dictoffset__ and not base.__dictoffset__ and (cls.__dictoffset__ > 0 or cls.__itemsize__):
+            allowed += ptr
+        if cls.__basicsize__ > allowed or (cls.__itemsize__ and not base.__itemsize__):
+            return True
     return False
 
 

@@ -99,6 +99,11 @@ pub struct WorkflowArgs {
     /// Run all workflows without the sandbox, as workers with UnsandboxedWorkflowRunner do.
     #[arg(long)]
     pub unsandboxed: bool,
+    /// Re-import the workflow module in a fresh sandbox for every history, exactly as
+    /// the SDK does. By default a module's sandbox import is kept between histories
+    /// while a fingerprint of its state proves it unchanged (docs/ARCHITECTURE.md).
+    #[arg(long, env = "DEJA_FRESH_SANDBOX", value_parser = clap::builder::FalseyValueParser::new())]
+    pub fresh_sandbox: bool,
     /// pyproject.toml to read `[tool.deja]` from (default: the nearest one upwards).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,

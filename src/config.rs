@@ -9,6 +9,7 @@
 //! data-converter = "app.codec:converter"
 //! interceptors = ["app.tracing:interceptor"]
 //! unsandboxed = false
+//! fresh-sandbox = false                # true: re-import the code for every history
 //! queries = ["current_state"]
 //! histories = ["histories/*.json"]     # what plain `deja check` replays
 //! jobs = 4
@@ -36,6 +37,8 @@ pub struct DejaConfig {
     pub interceptors: Vec<String>,
     #[serde(default)]
     pub unsandboxed: Option<bool>,
+    #[serde(default, alias = "fresh_sandbox")]
+    pub fresh_sandbox: Option<bool>,
     #[serde(default)]
     pub queries: Vec<String>,
     #[serde(default)]
@@ -48,7 +51,7 @@ pub struct DejaConfig {
 
 const KNOWN_KEYS: &[&str] = &[
     "workflows", "python-path", "python_path", "python-env", "python_env", "data-converter", "data_converter",
-    "interceptors", "unsandboxed", "queries", "histories", "jobs", "timeout",
+    "interceptors", "unsandboxed", "fresh-sandbox", "fresh_sandbox", "queries", "histories", "jobs", "timeout",
 ];
 
 /// A loaded config: the table, the file it came from, and warnings about it.

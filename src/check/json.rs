@@ -37,6 +37,7 @@ struct Entry<'a> {
     signature: &'a str,
     location: Option<&'a Frame>,
     seconds: f64,
+    sandbox: &'a str,
     report: Option<&'a serde_json::Value>,
 }
 
@@ -54,6 +55,7 @@ impl<'a> Entry<'a> {
             signature: &r.signature,
             location: r.location.as_ref(),
             seconds: r.seconds,
+            sandbox: &r.sandbox,
             report: r.report.as_ref(),
         }
     }

@@ -42,6 +42,10 @@ pub struct HistoryResult {
     pub location: Option<Frame>,
     /// Seconds inside the SDK replay (0 when nothing was replayed).
     pub seconds: f64,
+    /// "fresh", "reused" or "none": how the workflow's sandbox was made (see
+    /// `ReplayOutcome::sandbox`); "none" when nothing was replayed.
+    #[serde(default = "no_sandbox")]
+    pub sandbox: String,
     /// The human report (`deja replay`'s renderer), in the terminal's colours; failures only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
@@ -51,6 +55,10 @@ pub struct HistoryResult {
     /// The `deja.replay/v1` report, only when `--json` was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<serde_json::Value>,
+}
+
+fn no_sandbox() -> String {
+    "none".into()
 }
 
 impl HistoryResult {
@@ -68,6 +76,7 @@ impl HistoryResult {
             signature,
             location: None,
             seconds: 0.0,
+            sandbox: no_sandbox(),
             text: None,
             plain: None,
             report: None,
@@ -89,6 +98,7 @@ impl HistoryResult {
             signature: r.signature(),
             location,
             seconds: r.seconds,
+            sandbox: r.sandbox.clone(),
             text: None,
             plain: None,
             report: None,

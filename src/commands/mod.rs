@@ -51,6 +51,7 @@ pub fn resolve_code(args: &WorkflowArgs, queries: &[String], record_state: bool)
         workflows,
         python_path,
         unsandboxed: args.unsandboxed || c.unsandboxed.unwrap_or(false),
+        fresh_sandbox: args.fresh_sandbox || c.fresh_sandbox.unwrap_or(false),
         data_converter: args.data_converter.clone().or_else(|| c.data_converter.as_ref().map(|d| loaded.resolve_spec(d))),
         interceptors: if args.interceptors.is_empty() {
             c.interceptors.iter().map(|i| loaded.resolve_spec(i)).collect()

@@ -133,6 +133,7 @@ impl Interpreter {
                 cfg.set_item("workflows", &config.workflows)?;
                 cfg.set_item("python_path", &config.python_path)?;
                 cfg.set_item("unsandboxed", config.unsandboxed)?;
+                cfg.set_item("fresh_sandbox", config.fresh_sandbox)?;
                 cfg.set_item("data_converter", &config.data_converter)?;
                 cfg.set_item("interceptors", &config.interceptors)?;
                 cfg.set_item("queries", &config.queries)?;
@@ -259,5 +260,6 @@ fn convert_outcome(_py: Python<'_>, r: &Bound<'_, PyAny>, seconds: f64) -> PyRes
         frames,
         steps,
         seconds,
+        sandbox: opt_string(r, "sandbox")?.unwrap_or_else(|| "none".into()),
     })
 }

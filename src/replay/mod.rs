@@ -112,6 +112,9 @@ pub struct ReplayOutcome {
     pub steps: Vec<Step>,
     /// Seconds spent inside the SDK replay call.
     pub seconds: f64,
+    /// "fresh" (the workflow module was imported into a new sandbox for this history),
+    /// "reused" (a kept sandbox import whose state was verified unchanged) or "none".
+    pub sandbox: String,
 }
 
 /// How to load the user's code, resolved from flags and `[tool.deja]`.
@@ -120,6 +123,9 @@ pub struct CodeConfig {
     pub workflows: Vec<String>,
     pub python_path: Vec<String>,
     pub unsandboxed: bool,
+    /// Re-import the workflow code in a fresh sandbox for every history (the SDK's way).
+    #[serde(default)]
+    pub fresh_sandbox: bool,
     pub data_converter: Option<String>,
     pub interceptors: Vec<String>,
     pub queries: Vec<String>,

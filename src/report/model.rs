@@ -94,6 +94,8 @@ pub struct ReplayReport {
     /// Every activation in order: what core delivered, what the code answered.
     pub trace: Vec<TraceStep>,
     pub seconds: f64,
+    /// How the workflow was sandboxed: "fresh", "reused" or "none" (see ReplayOutcome).
+    pub sandbox: String,
     #[serde(skip)]
     pub raw: String,
 }
@@ -125,6 +127,7 @@ impl ReplayReport {
             activations: outcome.steps.iter().filter(|s| !s.is_eviction()).count(),
             trace: outcome.steps.iter().map(TraceStep::of).collect(),
             seconds: outcome.seconds,
+            sandbox: outcome.sandbox.clone(),
             raw: outcome.raw.clone(),
         }
     }
