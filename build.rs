@@ -10,13 +10,12 @@ fn main() {
     println!("cargo:rerun-if-changed=python/deja_harness.py");
     println!("cargo:rerun-if-changed=python/deja_sandbox_reuse.py");
     let config = pyo3_build_config::get();
-    if let Some(dir) = &config.lib_dir {
+    if let Some(dir) = config.lib_dir() {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
     }
-    if let Some(exe) = &config.executable {
+    if let Some(exe) = config.executable() {
         println!("cargo:rustc-env=DEJA_BUILD_PYTHON={exe}");
     }
-    if let Some(v) = Some(&config.version) {
-        println!("cargo:rustc-env=DEJA_BUILD_PYTHON_VERSION={}.{}", v.major, v.minor);
-    }
+    let v = config.version();
+    println!("cargo:rustc-env=DEJA_BUILD_PYTHON_VERSION={}.{}", v.major, v.minor);
 }

@@ -631,5 +631,190 @@ class T06Failures(unittest.TestCase):
         self.assertIn("execute_activity", last["command_sites"][-1]["code"])
 
 
+R = sys.modules["deja_sandbox_reuse"]
+
+
+class T07SandboxReuse(unittest.TestCase):
+    """deja_sandbox_reuse: what it learns, what its fingerprint sees, and verdicts."""
+
+    SRC = """
+        import dataclasses, datetime, enum, logging
+        from temporalio.common import RetryPolicy
+
+        LIMIT = 3
+        ITEMS = [1, 2]
+        TABLE = {"a": [1]}
+        DELAY = datetime.timedelta(seconds=5)
+        RETRY = RetryPolicy(maximum_attempts=3)
+        TAGS = {"x", "y"}
+        log = logging.getLogger("deja.selftest.fp")
+
+        class Color(enum.Enum):
+            RED = 1
+
+        @dataclasses.dataclass
+        class Order:
+            id: str
+            lines: list = dataclasses.field(default_factory=list)
+
+        class Counter:
+            hits = 0
+
+        def remember(key, _seen={}):
+            _seen[key] = True
+
+        def make_counter():
+            count = [0]
+            def inc():
+                count[0] += 1
+            return inc
+
+        inc = make_counter()
+        DEFAULT_ORDER = Order("o-1")
+        ALIAS = list[Order]
+    """
+    NAME = "deja_selftest_fp"
+
+    def imports(self, src: str | None = None) -> tuple[dict, dict]:
+        """Two independent executions of the module, like two fresh sandbox imports."""
+        out = []
+        for _ in range(2):
+            m = types.ModuleType(self.NAME)
+            sys.modules[self.NAME] = m  # dataclasses look their module up while the body runs
+            try:
+                code = compile(textwrap.dedent(src or self.SRC), f"<{self.NAME}>", "exec", dont_inherit=True)
+                exec(code, m.__dict__)
+            finally:
+                del sys.modules[self.NAME]
+            out.append({self.NAME: m})
+        return out[0], out[1]
+
+    def test_an_untouched_module_fingerprints_the_same(self):
+        a, b = self.imports()
+        shared = R.learn(a, b)
+        first, _ = R.fingerprint(a, shared)
+        a[self.NAME].log.isEnabledFor(10)  # a shared logger's cache changes: not the module's state
+        second, _ = R.fingerprint(a, shared)
+        self.assertEqual(first, second)
+        self.assertIn(id(a[self.NAME].log), shared)
+
+    def test_every_kind_of_change_is_seen(self):
+        mutations = {
+            "global rebound": lambda m: setattr(m, "LIMIT", 4),
+            "global added": lambda m: setattr(m, "EXTRA", 1),
+            "global deleted": lambda m: delattr(m, "DELAY"),
+            "list appended": lambda m: m.ITEMS.append(3),
+            "nested list appended": lambda m: m.TABLE["a"].append(2),
+            "dict key added": lambda m: m.TABLE.__setitem__("b", []),
+            "set member added": lambda m: m.TAGS.add("z"),
+            "class attribute": lambda m: setattr(m.Counter, "hits", 1),
+            "mutable default argument": lambda m: m.remember("k"),
+            "closure cell contents": lambda m: m.inc(),
+            "instance attribute": lambda m: m.DEFAULT_ORDER.lines.append("x"),
+            "SDK dataclass field": lambda m: setattr(m.RETRY, "maximum_attempts", 5),
+            "function attribute": lambda m: setattr(m.remember, "calls", 1),
+        }
+        for name, mutate in mutations.items():
+            with self.subTest(name):
+                a, b = self.imports()
+                shared = R.learn(a, b)
+                base, _pins = R.fingerprint(a, shared)
+                paths: list = []
+                R.fingerprint(a, shared, paths)
+                mutate(a[self.NAME])
+                after, _ = R.fingerprint(a, shared)
+                self.assertNotEqual(base, after)
+                self.assertTrue(R.describe_change(a, shared, (base, paths)).startswith(self.NAME))
+
+    def test_state_no_fingerprint_can_see_is_not_reusable(self):
+        for src in (
+            "import random\nRNG = random.Random(7)",
+            "import functools\n@functools.lru_cache\ndef price(x):\n    return x",
+            "import itertools\nIDS = itertools.count()",
+        ):
+            with self.subTest(src.splitlines()[-1]):
+                a, b = self.imports(src)
+                with self.assertRaises(R.NotReusable) as cm:
+                    R.learn(a, b)
+                self.assertIn("cannot check", str(cm.exception))
+
+    def test_an_import_that_differs_each_time_is_not_reusable(self):
+        a, b = self.imports("import time\nSTARTED = time.perf_counter_ns()")
+        with self.assertRaises(R.NotReusable) as cm:
+            R.learn(a, b)
+        self.assertIn("STARTED", str(cm.exception))
+
+    def test_hidden_c_state_by_instance_size(self):
+        import enum
+        import functools
+        import itertools
+        import random
+
+        class Plain:
+            pass
+
+        class Slotted:
+            __slots__ = ("a", "b")
+
+        class Level(enum.IntEnum):
+            LOW = 1
+
+        for t in (Plain, Slotted, Level, temporalio.common.RetryPolicy):
+            self.assertFalse(R._hidden_c_state(t), t)
+        for t in (random.Random, functools._lru_cache_wrapper, itertools.count):
+            self.assertTrue(R._hidden_c_state(t), t)
+
+
+@unittest.skipUnless(HAVE_HISTORIES and HAVE_FIXTURES, "histories/ or tests/fixtures missing")
+class T08SandboxReuseVerdicts(unittest.TestCase):
+    ORDER = os.path.join(HIST, "order_fulfillment.json")
+    STATE = os.path.join(FIXTURES, "module_state")
+
+    def replay_n(self, config: dict, n: int = 3) -> tuple[list[dict], dict]:
+        s = dh.load(config)
+        try:
+            data, wid = history(self.ORDER)
+            return [s.replay(data, wid) for _ in range(n)], s.sandbox_stats()
+        finally:
+            s.close()
+
+    def test_reuse_gives_every_history_the_sdks_verdict(self):
+        files = history_files(include_large=False)
+        s = dh.load({"workflows": [CODE_V2]})
+        try:
+            ours = replay_all(s, files + files)  # twice: the second pass is all reuse
+            stats = s.sandbox_stats()
+        finally:
+            s.close()
+        sdk = sdk_verdicts(CODE_V2, files)
+        for f in files:
+            self.assertEqual(ours[os.path.abspath(f)]["verdict"], sdk[os.path.abspath(f)]["verdict"], f)
+        self.assertGreaterEqual(stats["reused"], len(files), stats)
+        self.assertEqual(stats["not_reusable"], {}, stats)
+
+    def test_leftovers_of_a_run_are_never_reused(self):
+        results, stats = self.replay_n({"workflows": [os.path.join(self.STATE, "leaky_state.py")]}, 4)
+        self.assertEqual([r["verdict"] for r in results], ["pass"] * 4, [r["message"] for r in results])
+        self.assertEqual([r["sandbox"] for r in results[1:]], ["fresh"] * 3)
+        self.assertIn("leaky_state['PROCESSED']", stats["changes"][0])
+        self.assertIn("leaky_state", stats["not_reusable"])
+
+    def test_hidden_state_module_is_imported_for_every_history(self):
+        results, stats = self.replay_n({"workflows": [os.path.join(self.STATE, "hidden_state.py")]})
+        self.assertEqual([(r["verdict"], r["sandbox"]) for r in results], [("pass", "fresh")] * 3)
+        self.assertIn("random.Random", stats["not_reusable"]["hidden_state"])
+
+    def test_fresh_sandbox_turns_reuse_off(self):
+        results, stats = self.replay_n({"workflows": [CODE], "fresh_sandbox": True})
+        self.assertEqual([(r["verdict"], r["sandbox"]) for r in results], [("pass", "fresh")] * 3)
+        self.assertEqual(stats["reused"], 0)
+        results, stats = self.replay_n({"workflows": [CODE]})
+        self.assertEqual([(r["verdict"], r["sandbox"]) for r in results], [("pass", "reused")] * 3)
+
+    def test_unsandboxed_workflows_say_none(self):
+        results, _ = self.replay_n({"workflows": [CODE], "unsandboxed": True}, 1)
+        self.assertEqual((results[0]["verdict"], results[0]["sandbox"]), ("pass", "none"))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2 if "-v" in sys.argv else 1)

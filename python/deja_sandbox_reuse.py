@@ -584,6 +584,7 @@ class ReusingSandboxedWorkflowRunner(SandboxedWorkflowRunner):
 
     def create_instance(self, det) -> temporalio.worker.WorkflowInstance:
         if not self.reuse or _fresh_sandbox_forced():
+            self.stats.fresh_imports += 1
             return super().create_instance(det)
         module = _module_name(det)
         with self._lock:

@@ -371,3 +371,53 @@ fn plain_check_uses_histories_from_pyproject() {
     assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("2 histories in") && stdout(&out).contains("1 worker"), "{}", stdout(&out));
 }
+
+/// Four copies of one real history in a temp dir, checked by ONE worker (so a kept sandbox
+/// would be handed from copy to copy), against code whose module state its runs change.
+fn module_state_run(module: &str, extra: &[&str]) -> (Vec<String>, Value) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("copies");
+    std::fs::create_dir(&dir).unwrap();
+    let mut files = Vec::new();
+    for i in 1..=4 {
+        let f = dir.join(format!("order_{i}.json"));
+        std::fs::copy(root().join("histories/order_fulfillment.json"), &f).unwrap();
+        files.push(path_str(&f));
+    }
+    let json = path_str(&tmp.path().join("out.json"));
+    let mut args = vec![path_str(&dir), "-w".into(), module.into(), "--jobs".into(), "1".into(), "--json".into(), json.clone()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = check(&argv, &[("DEJA_FRESH_SANDBOX", "")]);
+    let doc = read_json(Path::new(&json));
+
+    // The SDK re-imports the module for every run: every copy passes. So must deja.
+    let file_refs: Vec<&str> = files.iter().map(String::as_str).collect();
+    let sdk = sdk_verdicts(module, &file_refs, false);
+    for f in &files {
+        assert_eq!(sdk[f]["verdict"], "pass", "the SDK's verdict on {f}: {:#}", sdk[f]);
+        assert_eq!(result(&doc, f)["verdict"], "pass", "{f}: {:#}\n{}", result(&doc, f), stderr(&out));
+    }
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mut sandboxes: Vec<(String, String)> =
+        doc["results"].as_array().unwrap().iter().map(|r| (r["path"].as_str().unwrap().to_string(), r["sandbox"].as_str().unwrap().to_string())).collect();
+    sandboxes.sort();
+    (sandboxes.into_iter().map(|(_, s)| s).collect(), doc)
+}
+
+#[test]
+fn sandbox_reuse_never_changes_a_verdict() {
+    // Module state changed by every run: a kept sandbox is dropped after each run, so at
+    // most the first copy can run on one (it was verified pristine after validation).
+    let (leaky, _) = module_state_run("tests/fixtures/code/module_state/leaky_state.py", &[]);
+    assert!(leaky.iter().filter(|s| *s == "reused").count() <= 1, "{leaky:?}");
+    // State in C that no fingerprint sees: never reused.
+    let (hidden, _) = module_state_run("tests/fixtures/code/module_state/hidden_state.py", &[]);
+    assert_eq!(hidden, ["fresh"; 4], "{hidden:?}");
+    // Well-behaved code: reused from copy to copy (this is where check's speed comes from)…
+    let (plain, _) = module_state_run("histories/code/workflows.py", &[]);
+    assert_eq!(plain, ["reused"; 4], "{plain:?}");
+    // …unless asked not to.
+    let (fresh, _) = module_state_run("histories/code/workflows.py", &["--fresh-sandbox"]);
+    assert_eq!(fresh, ["fresh"; 4], "{fresh:?}");
+}

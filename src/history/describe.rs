@@ -27,17 +27,6 @@ pub fn payload_text(p: &Payload, max: usize) -> String {
     truncate(&text, max)
 }
 
-/// A payload as pretty JSON when it is JSON (for detail views).
-pub fn payload_pretty(p: &Payload) -> String {
-    let encoding = p.metadata.get("encoding").map(|e| String::from_utf8_lossy(e).into_owned()).unwrap_or_default();
-    if encoding == "json/plain" {
-        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&p.data) {
-            return serde_json::to_string_pretty(&v).unwrap_or_default();
-        }
-    }
-    payload_text(p, 0)
-}
-
 /// Several payloads as `a, b, c`.
 pub fn payloads_text(p: Option<&Payloads>, max: usize) -> String {
     let Some(p) = p else { return String::new() };

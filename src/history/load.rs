@@ -6,7 +6,7 @@
 //! — do we parse into a `serde_json::Value` and walk it with the descriptors
 //! ([`super::legacy`]), which either fixes the dialect or names the event and field at fault.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use deja_proto::temporal::api::history::v1::{History, HistoryEvent, history_event::Attributes};
 use prost::Message;
@@ -353,37 +353,4 @@ fn pick_workflow_id(p: &Parsed, source: &Source, flag: Option<&str>) -> (String,
         Source::Server(_) => None,
     };
     (stem.unwrap_or_else(|| "replay".into()), WorkflowIdSource::FileName)
-}
-
-/// Every history file under the given paths: files as given, directories walked
-/// recursively for `.json`, `.binpb` and `.pb`, sorted for stable output.
-pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            walk_dir(p, &mut out).map_err(|source| LoadError::Io { path: p.display().to_string(), source })?;
-        } else if p.exists() {
-            out.push(p.clone());
-        } else {
-            return Err(LoadError::Io {
-                path: p.display().to_string(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
-            });
-        }
-    }
-    Ok(out)
-}
-
-fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let p = e.path();
-        if p.is_dir() {
-            walk_dir(&p, out)?;
-        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("json" | "binpb" | "pb")) {
-            out.push(p);
-        }
-    }
-    Ok(())
 }
