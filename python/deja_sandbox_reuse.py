@@ -123,7 +123,6 @@ _DESCRIPTOR_TYPES = frozenset(
         types.MethodDescriptorType,
         types.WrapperDescriptorType,
         types.ClassMethodDescriptorType,
-        types.MethodWrapperType,
     }
 )
 
@@ -244,6 +243,8 @@ def expand(x: Any) -> tuple[tuple, list]:
         return ("sentinel", x is _EMPTY_CELL), []
     if t is types.MethodType:
         return ("method",), [x.__func__, x.__self__]
+    if t is types.MethodWrapperType:  # `obj.__add__`: its object is state
+        return ("method-wrapper", x.__name__), [x.__self__]
     if t is types.BuiltinFunctionType:
         owner = x.__self__
         if owner is None or type(owner) is types.ModuleType:
@@ -741,16 +742,15 @@ class _PooledInstance(temporalio.worker.WorkflowInstance):
                 self._failed = True
             self._active += 1
         try:
-            completion = self.inner.activate(act)
+            return self.inner.activate(act)
         except BaseException:
             self._failed = True
             raise
         finally:
             with self._lock:
                 self._active -= 1
-        if evicting:
-            self.release()
-        return completion
+            if evicting:
+                self.release()
 
     def release(self) -> None:
         with self._lock:
