@@ -144,9 +144,10 @@ pub struct CheckArgs {
     /// Worker processes (default: number of cores).
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
-    /// Per-history time limit in seconds; a history over it is an error and its worker is replaced.
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
-    pub timeout: f64,
+    /// Per-history time limit in seconds; a history over it is an error and its worker is
+    /// replaced. Default: `timeout` in [tool.deja], else 60.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
     /// Stop at the first failure.
     #[arg(long)]
     pub fail_fast: bool,

@@ -421,3 +421,32 @@ fn sandbox_reuse_never_changes_a_verdict() {
     let (fresh, _) = module_state_run("histories/code/workflows.py", &["--fresh-sandbox"]);
     assert_eq!(fresh, ["fresh"; 4], "{fresh:?}");
 }
+
+#[test]
+fn pyproject_timeout_and_fresh_sandbox_reach_the_workers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("hist");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["order_fulfillment", "invoice_timers"] {
+        std::fs::copy(root().join(format!("histories/{f}.json")), dir.join(format!("{f}.json"))).unwrap();
+    }
+    std::fs::write(
+        tmp.path().join("pyproject.toml"),
+        format!(
+            "[tool.deja]\nworkflows = [\"{}\", \"{}:InvoiceReminderWorkflow\"]\npython-env = \"{}\"\n\
+             histories = [\"hist/*.json\"]\njobs = 1\ntimeout = 3\nfresh-sandbox = true\n",
+            path_str(&root().join("tests/fixtures/code/hazards/block_workflow.py")),
+            path_str(&root().join("histories/code/workflows.py")),
+            path_str(&root().join(".venv"))
+        ),
+    )
+    .unwrap();
+    let out = deja().current_dir(tmp.path()).args(["check", "--json", "out.json"]).env_remove("DEJA_FRESH_SANDBOX").output().unwrap();
+    assert_eq!(code(&out), 1, "{}\n{}", stdout(&out), stderr(&out));
+    let doc = read_json(&tmp.path().join("out.json"));
+    let blocked = result(&doc, &path_str(&dir.join("order_fulfillment.json")));
+    assert_eq!((blocked["verdict"].as_str(), blocked["error_kind"].as_str()), (Some("error"), Some("timeout")), "{blocked:#}");
+    assert!(blocked["message"].as_str().unwrap().contains("timed out after 3 s"), "{blocked:#}");
+    let fine = result(&doc, &path_str(&dir.join("invoice_timers.json")));
+    assert_eq!((fine["verdict"].as_str(), fine["sandbox"].as_str()), (Some("pass"), Some("fresh")), "{fine:#}");
+}

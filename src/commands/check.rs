@@ -45,7 +45,7 @@ error row (a file that cannot be loaded, a worker crash, a timeout) · 2 usage o
 bad flags, no histories found, no workflow code, Python environment missing, workflow code that does \
 not import (reported once) — and when not one of the histories could be loaded.";
 
-/// `--timeout`'s default in `cli.rs`; when the flag still has it, `[tool.deja] timeout` wins.
+/// Seconds per history when neither `--timeout` nor `[tool.deja] timeout` says.
 const DEFAULT_TIMEOUT: f64 = 60.0;
 /// A worker must import the code and report ready within this (or `--timeout`, if longer).
 const STARTUP_LIMIT: Duration = Duration::from_secs(120);
@@ -68,7 +68,7 @@ pub fn run(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     if jobs == 0 {
         anyhow::bail!("--jobs 0: need at least one worker process (or leave it out for one per core)");
     }
-    let timeout = if args.timeout == DEFAULT_TIMEOUT { cfg.timeout.unwrap_or(args.timeout) } else { args.timeout };
+    let timeout = args.timeout.or(cfg.timeout).unwrap_or(DEFAULT_TIMEOUT);
     if !(timeout.is_finite() && timeout > 0.0) {
         anyhow::bail!("--timeout {timeout}: need a positive number of seconds per history");
     }
