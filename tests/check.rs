@@ -349,14 +349,20 @@ fn partitions_cover_every_history_once_wherever_the_checkout_is() {
     assert_eq!(shard(&moved, "./histories/", 1, n), shards[0]);
 }
 
+/// `DIR/hist/NAME.json` copies of shipped histories, for runs driven by a pyproject.toml.
+fn copy_histories(dir: &Path, names: &[&str]) -> std::path::PathBuf {
+    let hist = dir.join("hist");
+    std::fs::create_dir_all(&hist).unwrap();
+    for f in names {
+        std::fs::copy(root().join(format!("histories/{f}.json")), hist.join(format!("{f}.json"))).unwrap();
+    }
+    hist
+}
+
 #[test]
 fn plain_check_uses_histories_from_pyproject() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("hist");
-    std::fs::create_dir_all(&dir).unwrap();
-    for f in ["order_fulfillment", "invoice_timers"] {
-        std::fs::copy(root().join(format!("histories/{f}.json")), dir.join(format!("{f}.json"))).unwrap();
-    }
+    let dir = copy_histories(tmp.path(), &["order_fulfillment", "invoice_timers"]);
     let cfg = tmp.path().join("pyproject.toml");
     std::fs::write(
         &cfg,
@@ -425,11 +431,7 @@ fn sandbox_reuse_never_changes_a_verdict() {
 #[test]
 fn pyproject_timeout_and_fresh_sandbox_reach_the_workers() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("hist");
-    std::fs::create_dir_all(&dir).unwrap();
-    for f in ["order_fulfillment", "invoice_timers"] {
-        std::fs::copy(root().join(format!("histories/{f}.json")), dir.join(format!("{f}.json"))).unwrap();
-    }
+    let dir = copy_histories(tmp.path(), &["order_fulfillment", "invoice_timers"]);
     std::fs::write(
         tmp.path().join("pyproject.toml"),
         format!(
