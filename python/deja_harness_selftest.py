@@ -811,6 +811,38 @@ class T08SandboxReuseVerdicts(unittest.TestCase):
         results, stats = self.replay_n({"workflows": [CODE]})
         self.assertEqual([(r["verdict"], r["sandbox"]) for r in results], [("pass", "reused")] * 3)
 
+    def test_code_that_refuses_a_second_import_gets_the_sdks_verdict(self):
+        # A module that refuses to be imported again in the same process (a global
+        # registry). The SDK imports it once to validate and once per run, so the run
+        # fails in the SDK; learning's extra import must not fail anything earlier.
+        with tempfile.TemporaryDirectory() as tmp:
+            module = write_module(tmp, "once_only.py", """
+                import builtins
+                from datetime import timedelta
+                from temporalio import workflow
+
+                if getattr(builtins, "_deja_once_only", 0) >= 2:  # a plain import + one sandbox
+                    raise RuntimeError("metric 'orders' already registered")
+                builtins._deja_once_only = getattr(builtins, "_deja_once_only", 0) + 1
+
+                @workflow.defn
+                class OrderFulfillmentWorkflow:
+                    @workflow.run
+                    async def run(self, order: dict) -> str:
+                        t = timedelta(seconds=30)
+                        return await workflow.execute_activity("reserve_inventory", order, start_to_close_timeout=t)
+            """)
+            try:
+                results, stats = self.replay_n({"workflows": [module]}, 1)
+            finally:
+                import builtins
+
+                builtins.__dict__.pop("_deja_once_only", None)
+            sdk = sdk_verdicts(module, [self.ORDER])[os.path.abspath(self.ORDER)]
+        self.assertEqual((results[0]["verdict"], sdk["verdict"]), ("workflow-task-failure",) * 2, results[0]["message"])
+        self.assertIn("already registered", results[0]["message"])
+        self.assertIn("a second import failed: RuntimeError", stats["not_reusable"]["once_only"])
+
     def test_unsandboxed_workflows_say_none(self):
         results, _ = self.replay_n({"workflows": [CODE], "unsandboxed": True}, 1)
         self.assertEqual((results[0]["verdict"], results[0]["sandbox"]), ("pass", "none"))

@@ -634,7 +634,11 @@ class ReusingSandboxedWorkflowRunner(SandboxedWorkflowRunner):
                 raise NotReusable("this temporalio's sandbox instance is not the shape deja knows")
             keep = inst
             for attempt in range(2):
-                twin = super().create_instance(det)
+                try:
+                    twin = super().create_instance(det)
+                except Exception as exc:  # noqa: BLE001 - e.g. a registry that refuses a 2nd import
+                    # The SDK would meet this on its next run too; this run must not.
+                    raise NotReusable(f"a second import failed: {type(exc).__name__}: {exc}") from None
                 self.stats.fresh_imports += 1
                 try:
                     shared = learn(keep.importer.new_modules, twin.importer.new_modules)
