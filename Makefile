@@ -49,5 +49,10 @@ corpus: venv
 protos: venv
 	$(PY) scripts/vendor_protos.py crates/deja-proto/protos
 
+# docs/CLI.md's help blocks, from the binary (tests/docs.rs checks they match).
+cli-docs:
+	PYO3_PYTHON=$(abspath $(PY)) cargo build
+	$(PY) scripts/gen_cli_docs.py
+
 clean:
 	cargo clean

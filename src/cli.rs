@@ -109,10 +109,24 @@ pub struct WorkflowArgs {
     pub config: Option<PathBuf>,
 }
 
+/// The one history `replay` and `debug` work on: a file, or a workflow on a server.
 #[derive(Debug, Args)]
-pub struct ReplayArgs {
+pub struct HistorySource {
     /// History file (JSON or .binpb). Omit with --workflow-id to fetch from a server.
     pub history: Option<PathBuf>,
+    /// Workflow id to replay under when the history does not record one; with no HISTORY,
+    /// the workflow to fetch from the server.
+    #[arg(long)]
+    pub workflow_id: Option<String>,
+    /// Run id to fetch (with --workflow-id and no HISTORY).
+    #[arg(long)]
+    pub run_id: Option<String>,
+    #[command(flatten)]
+    pub server: deja_fetch::ConnectionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
     #[command(flatten)]
     pub code: WorkflowArgs,
     /// Run these workflow queries after every step and record their results. Repeatable.
@@ -121,17 +135,10 @@ pub struct ReplayArgs {
     /// Replay only up to the workflow task that contains this event.
     #[arg(long, value_name = "EVENT_ID")]
     pub until: Option<i64>,
-    /// Workflow id to replay under when the history does not record one; with no HISTORY,
-    /// the workflow to fetch from the server.
-    #[arg(long)]
-    pub workflow_id: Option<String>,
-    /// Run id to fetch (with --workflow-id and no HISTORY).
-    #[arg(long)]
-    pub run_id: Option<String>,
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
     #[command(flatten)]
-    pub server: deja_fetch::ConnectionArgs,
+    pub source: HistorySource,
 }
 
 #[derive(Debug, Args)]
@@ -181,19 +188,13 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct DebugArgs {
-    /// History file (JSON or .binpb). Omit with --workflow-id to fetch from a server.
-    pub history: Option<PathBuf>,
     #[command(flatten)]
     pub code: WorkflowArgs,
     /// Workflow queries to run after every step. Repeatable.
     #[arg(long, value_name = "NAME")]
     pub query: Vec<String>,
-    #[arg(long)]
-    pub workflow_id: Option<String>,
-    #[arg(long)]
-    pub run_id: Option<String>,
     #[command(flatten)]
-    pub server: deja_fetch::ConnectionArgs,
+    pub source: HistorySource,
 }
 
 #[derive(Debug, Args)]

@@ -362,7 +362,7 @@ fn copy_histories(dir: &Path, names: &[&str]) -> std::path::PathBuf {
 #[test]
 fn plain_check_uses_histories_from_pyproject() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = copy_histories(tmp.path(), &["order_fulfillment", "invoice_timers"]);
+    copy_histories(tmp.path(), &["order_fulfillment", "invoice_timers"]);
     let cfg = tmp.path().join("pyproject.toml");
     std::fs::write(
         &cfg,

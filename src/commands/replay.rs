@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{OutputFormat, ReplayArgs};
+use crate::cli::{HistorySource, OutputFormat, ReplayArgs};
 use crate::history::tasks::Timeline;
 use crate::history::{self, LoadedHistory};
 use crate::report::model::ReplayReport;
@@ -15,21 +15,16 @@ use crate::exit;
 
 /// Load the history a replay-like command names: a file, or with `--workflow-id` and no
 /// file, the run fetched from the server.
-pub fn load_history(
-    path: Option<&std::path::Path>,
-    workflow_id: Option<&str>,
-    run_id: Option<&str>,
-    server: &deja_fetch::ConnectionArgs,
-) -> Result<LoadedHistory> {
-    match (path, workflow_id) {
-        (Some(p), _) => Ok(history::load_path(p, workflow_id)?),
-        (None, Some(id)) => super::fetch::fetch_one(server, id, run_id),
+pub fn load_history(source: &HistorySource) -> Result<LoadedHistory> {
+    match (source.history.as_deref(), source.workflow_id.as_deref()) {
+        (Some(p), id) => Ok(history::load_path(p, id)?),
+        (None, Some(id)) => super::fetch::fetch_one(&source.server, id, source.run_id.as_deref()),
         (None, None) => anyhow::bail!("no history given: pass a history file (JSON or .binpb), or --workflow-id ID to fetch it from the server"),
     }
 }
 
 pub fn run(args: ReplayArgs, verbose: u8, st: &Styles) -> Result<u8> {
-    let mut h = load_history(args.history.as_deref(), args.workflow_id.as_deref(), args.run_id.as_deref(), &args.server)?;
+    let mut h = load_history(&args.source)?;
     if let Some(until) = args.until {
         if until < 1 || until > h.events().len() as i64 {
             anyhow::bail!("--until {until}: the history has events 1–{}", h.events().len());
