@@ -10,7 +10,7 @@ STAMP := $(VENV)/.deja-requirements
 DEJA := target/release/deja
 CARGO_JOBS ?=
 
-.PHONY: venv build demo test test-rust test-python bench histories corpus protos clean
+.PHONY: venv build demo test test-rust test-python bench histories corpus protos cli-docs clean
 
 venv: $(STAMP)
 $(STAMP): python/requirements.txt
@@ -51,7 +51,7 @@ protos: venv
 
 # docs/CLI.md's help blocks, from the binary (tests/docs.rs checks they match).
 cli-docs:
-	PYO3_PYTHON=$(abspath $(PY)) cargo build
+	cargo build --bin deja
 	$(PY) scripts/gen_cli_docs.py
 
 clean:
