@@ -1451,9 +1451,11 @@ class Session:
     def __init__(self, classes: list[type], replayer_kwargs: dict, record_state: bool, queries: list[str]) -> None:
         self._classes = classes
         self.registered: list[str] = []
+        self._modules: dict[str, str] = {}  # workflow type -> the module its sandbox imports
         for cls in classes:
             defn = temporalio.workflow._Definition.from_class(cls)
             self.registered.append(defn.name if defn.name else "*")
+            self._modules[defn.name if defn.name else "*"] = deja_sandbox_reuse.module_of(cls)
         self._kwargs = replayer_kwargs
         self._debug = bool(replayer_kwargs.get("debug_mode")) or bool(os.environ.get("TEMPORAL_DEBUG"))
         self._record_state = record_state
@@ -1479,6 +1481,15 @@ class Session:
         if fresh > before[1]:
             return "fresh"
         return "none"
+
+    def _not_reusable(self, wf_type: str) -> str | None:
+        """Why `wf_type`'s module is re-imported for every history, if it is."""
+        module = self._modules.get(wf_type) or self._modules.get("*")
+        for runner in self._sandbox_runners:
+            why = runner.stats.not_reusable.get(module) if module else None
+            if why:
+                return f"{module}: {why}"
+        return None
 
     def sandbox_stats(self) -> dict:
         """What sandbox reuse did in this session (summed over replayer restarts)."""
@@ -1578,6 +1589,10 @@ class Session:
                 _CAPTURE.attach(None, None)
             out = self._classify(result, failure, collector, wf_type)
             out["sandbox"] = self._sandbox_use(sandbox_before)
+            if out["sandbox"] == "fresh":
+                note = self._not_reusable(wf_type)
+                if note:
+                    out["sandbox_note"] = note
             out["steps"] = collector.steps
             out["warnings"] = collector.warnings
             out["output"] = "".join(collector.output)

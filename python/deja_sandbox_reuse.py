@@ -715,9 +715,14 @@ class ReusingSandboxedWorkflowRunner(SandboxedWorkflowRunner):
                     self.stats.not_reusable[module] = f"a run changed the module's state {n} times"
 
 
-def _module_name(det) -> str:
-    name = det.defn.cls.__module__
+def module_of(cls: type) -> str:
+    """The module name a sandbox imports `cls` from (the SDK's own renaming of __main__)."""
+    name = cls.__module__
     return "__temporal_main__" if name == "__main__" else name
+
+
+def _module_name(det) -> str:
+    return module_of(det.defn.cls)
 
 
 def _fresh_sandbox_forced() -> bool:

@@ -418,11 +418,15 @@ fn sandbox_reuse_never_changes_a_verdict() {
     let (leaky, _) = module_state_run("tests/fixtures/code/module_state/leaky_state.py", &[]);
     assert!(leaky.iter().filter(|s| *s == "reused").count() <= 1, "{leaky:?}");
     // State in C that no fingerprint sees: never reused.
-    let (hidden, _) = module_state_run("tests/fixtures/code/module_state/hidden_state.py", &[]);
+    let (hidden, doc) = module_state_run("tests/fixtures/code/module_state/hidden_state.py", &[]);
     assert_eq!(hidden, ["fresh"; 4], "{hidden:?}");
+    let notes = doc["summary"]["sandbox_notes"].as_array().unwrap();
+    assert!(notes.len() == 1 && notes[0].as_str().unwrap().contains("hidden_state['_rng'] holds state deja cannot check (random.Random)"), "{notes:?}");
+    assert_eq!(doc["summary"]["sandbox"]["fresh"], 4);
     // Well-behaved code: reused from copy to copy (this is where check's speed comes from)…
-    let (plain, _) = module_state_run("histories/code/workflows.py", &[]);
+    let (plain, doc) = module_state_run("histories/code/workflows.py", &[]);
     assert_eq!(plain, ["reused"; 4], "{plain:?}");
+    assert_eq!(doc["summary"]["sandbox_notes"], serde_json::json!([]));
     // …unless asked not to.
     let (fresh, _) = module_state_run("histories/code/workflows.py", &["--fresh-sandbox"]);
     assert_eq!(fresh, ["fresh"; 4], "{fresh:?}");

@@ -38,6 +38,8 @@ struct Entry<'a> {
     location: Option<&'a Frame>,
     seconds: f64,
     sandbox: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sandbox_note: Option<&'a str>,
     report: Option<&'a serde_json::Value>,
 }
 
@@ -56,6 +58,7 @@ impl<'a> Entry<'a> {
             location: r.location.as_ref(),
             seconds: r.seconds,
             sandbox: &r.sandbox,
+            sandbox_note: r.sandbox_note.as_deref(),
             report: r.report.as_ref(),
         }
     }
@@ -88,6 +91,8 @@ struct SummaryOut<'a> {
     jobs: usize,
     sdk_version: Option<&'a str>,
     exit_code: u8,
+    sandbox: &'a std::collections::BTreeMap<String, usize>,
+    sandbox_notes: &'a [String],
     groups: Vec<GroupOut<'a>>,
 }
 
@@ -109,6 +114,8 @@ impl<'a> SummaryOut<'a> {
             jobs: s.jobs,
             sdk_version: s.sdk_version.as_deref(),
             exit_code: s.exit_code(),
+            sandbox: &s.sandbox,
+            sandbox_notes: &s.sandbox_notes,
             groups: s
                 .groups_by_size()
                 .into_iter()

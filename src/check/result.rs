@@ -46,6 +46,9 @@ pub struct HistoryResult {
     /// `ReplayOutcome::sandbox`); "none" when nothing was replayed.
     #[serde(default = "no_sandbox")]
     pub sandbox: String,
+    /// Why the module was imported afresh, when it is not reusable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_note: Option<String>,
     /// The human report (`deja replay`'s renderer), in the terminal's colours; failures only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
@@ -77,6 +80,7 @@ impl HistoryResult {
             location: None,
             seconds: 0.0,
             sandbox: no_sandbox(),
+            sandbox_note: None,
             text: None,
             plain: None,
             report: None,
@@ -99,6 +103,7 @@ impl HistoryResult {
             location,
             seconds: r.seconds,
             sandbox: r.sandbox.clone(),
+            sandbox_note: r.sandbox_note.clone(),
             text: None,
             plain: None,
             report: None,

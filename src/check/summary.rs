@@ -13,6 +13,8 @@ use crate::exit;
 use crate::replay::Verdict;
 
 /// Other paths listed per group besides the example.
+/// Distinct "not reusable" notes kept for the summary.
+const SANDBOX_NOTES: usize = 10;
 const MORE_PATHS: usize = 5;
 /// Skipped (non-history) paths remembered for `-v`.
 const SKIPPED_PATHS: usize = 50;
@@ -54,6 +56,10 @@ pub struct Summary {
     pub sdk_version: Option<String>,
     /// Failure groups, in order of first appearance (see [`Summary::groups_by_size`]).
     pub groups: IndexMap<String, Group>,
+    /// How many histories ran on a "fresh", "reused" or no ("none") sandbox.
+    pub sandbox: std::collections::BTreeMap<String, usize>,
+    /// Modules re-imported for every history, and why (distinct, the first few).
+    pub sandbox_notes: Vec<String>,
 }
 
 impl Summary {
@@ -62,6 +68,12 @@ impl Summary {
     }
 
     pub fn record(&mut self, r: &HistoryResult) {
+        *self.sandbox.entry(r.sandbox.clone()).or_default() += 1;
+        if let Some(note) = &r.sandbox_note {
+            if self.sandbox_notes.len() < SANDBOX_NOTES && !self.sandbox_notes.contains(note) {
+                self.sandbox_notes.push(note.clone());
+            }
+        }
         match r.verdict {
             Verdict::Pass => self.pass += 1,
             Verdict::Nondeterminism => self.nondeterminism += 1,

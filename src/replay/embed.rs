@@ -261,5 +261,9 @@ fn convert_outcome(_py: Python<'_>, r: &Bound<'_, PyAny>, seconds: f64) -> PyRes
         steps,
         seconds,
         sandbox: opt_string(r, "sandbox")?.unwrap_or_else(|| "none".into()),
+        sandbox_note: match r.get_item("sandbox_note") {
+            Ok(v) if !v.is_none() => Some(v.extract()?),
+            _ => None,
+        },
     })
 }

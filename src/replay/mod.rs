@@ -115,6 +115,9 @@ pub struct ReplayOutcome {
     /// "fresh" (the workflow module was imported into a new sandbox for this history),
     /// "reused" (a kept sandbox import whose state was verified unchanged) or "none".
     pub sandbox: String,
+    /// With "fresh": why the module is imported afresh for every history, if it is not
+    /// reusable (`leaky: a run changed the module's state 2 times`).
+    pub sandbox_note: Option<String>,
 }
 
 /// How to load the user's code, resolved from flags and `[tool.deja]`.

@@ -243,6 +243,22 @@ pub fn render_summary(w: &mut dyn Write, s: &Summary, verbose: u8, st: &Styles) 
         writeln!(w)?;
     }
     writeln!(w, "{}", counts_line(s, st))?;
+    if verbose > 0 {
+        let counts: Vec<String> = s.sandbox.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        if !counts.is_empty() {
+            writeln!(w, "{}", paint(st.dim, format!("sandbox: {}", counts.join(" · "))))?;
+        }
+        for note in &s.sandbox_notes {
+            writeln!(w, "{}", paint(st.dim, format!("  re-imported for every history: {note}")))?;
+        }
+    } else if !s.sandbox_notes.is_empty() {
+        let n = s.sandbox_notes.len();
+        writeln!(
+            w,
+            "{}",
+            paint(st.dim, format!("note: {} re-imported for every history (slower; -v says why)", plural(n, "workflow module is", "workflow modules are")))
+        )?;
+    }
     Ok(())
 }
 
@@ -306,6 +322,27 @@ mod tests {
         assert!(text.contains("✗ 900 histories · Order nondeterminism at wf.py:90"), "{text}");
         assert!(text.contains("and 894 more"), "{text}");
         assert!(text.contains("903 histories in 2.0 s (451.5/s, 2 workers): 3 pass · 900 nondeterminism · 0 workflow task failure · 0 error"), "{text}");
+    }
+
+    #[test]
+    fn modules_that_are_not_reused_are_noted_and_explained_with_v() {
+        let mut s = Summary::new(3, 3, 1);
+        for (sandbox, note) in [("reused", None), ("fresh", Some("app.wf: a run changed the module's state 2 times")), ("fresh", Some("app.wf: a run changed the module's state 2 times"))] {
+            let mut r = failing("h.json", "");
+            r.verdict = Verdict::Pass;
+            r.sandbox = sandbox.into();
+            r.sandbox_note = note.map(String::from);
+            s.record(&r);
+        }
+        let render = |verbose| {
+            let mut out = Vec::new();
+            render_summary(&mut out, &s, verbose, &Styles::default()).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let quiet = render(0);
+        assert!(quiet.ends_with("note: 1 workflow module is re-imported for every history (slower; -v says why)\n"), "{quiet}");
+        let verbose = render(1);
+        assert!(verbose.contains("sandbox: 2 fresh · 1 reused\n  re-imported for every history: app.wf: a run changed the module's state 2 times\n"), "{verbose}");
     }
 
     #[test]

@@ -96,6 +96,8 @@ pub struct ReplayReport {
     pub seconds: f64,
     /// How the workflow was sandboxed: "fresh", "reused" or "none" (see ReplayOutcome).
     pub sandbox: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox_note: Option<String>,
     #[serde(skip)]
     pub raw: String,
 }
@@ -128,6 +130,7 @@ impl ReplayReport {
             trace: outcome.steps.iter().map(TraceStep::of).collect(),
             seconds: outcome.seconds,
             sandbox: outcome.sandbox.clone(),
+            sandbox_note: outcome.sandbox_note.clone(),
             raw: outcome.raw.clone(),
         }
     }
