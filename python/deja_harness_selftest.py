@@ -849,4 +849,10 @@ class T08SandboxReuseVerdicts(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2 if "-v" in sys.argv else 1)
+    program = unittest.main(verbosity=2 if "-v" in sys.argv else 1, exit=False)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Leave without interpreter finalization, as deja itself does: the SDK's core runtime
+    # keeps native threads that may still call into Python while it is finalizing
+    # ("PyGILState_Release: thread state must be current"), an abort after all tests ran.
+    os._exit(0 if program.result.wasSuccessful() else 1)
