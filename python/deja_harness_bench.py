@@ -162,7 +162,8 @@ def main() -> int:
     args = ap.parse_args()
     if args.child:
         _child(args)
-        return 0
+        sys.stdout.flush()
+        os._exit(0)  # no finalization: the SDK core's threads can abort it (see the self-test)
     results = []
     for _ in range(args.repeat):
         for mode in args.modes.split(","):

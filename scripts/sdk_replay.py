@@ -265,7 +265,12 @@ async def main() -> int:
 
 if __name__ == "__main__":
     try:
-        sys.exit(asyncio.run(main()))
+        code = asyncio.run(main())
+        sys.stdout.flush()
+        sys.stderr.flush()
     except BrokenPipeError:  # e.g. piped into `head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(0)
+        code = 0
+    # Skip interpreter finalization: the SDK core's native threads can still call into a
+    # finalizing interpreter and abort it (after every verdict was printed).
+    os._exit(code or 0)
