@@ -536,41 +536,38 @@ def _call_factory(obj: Any, spec: str, what: str) -> Any:
         ) from None
 
 
+def _load_instance(spec: str, what: str, cls: type, name: str, accepted: str):
+    """`module:attr` naming a `cls` (`name`) instance, or a zero-argument callable returning one."""
+    obj = _load_object(spec, what)
+    if isinstance(obj, cls):
+        return obj
+    if callable(obj):
+        made = _call_factory(obj, spec, what)
+        if isinstance(made, cls):
+            return made
+        raise HarnessError("bad-attr", f"'{spec}' returned {type(made).__name__}, not a {name}")
+    raise HarnessError("bad-attr", f"'{spec}' is a {type(obj).__name__}, not {accepted}")
+
+
 def _load_data_converter(spec: str | None):
     if not spec:
         return None
-    obj = _load_object(spec, "data converter")
-    if isinstance(obj, temporalio.converter.DataConverter):
-        return obj
-    if callable(obj):
-        dc = _call_factory(obj, spec, "data converter")
-        if isinstance(dc, temporalio.converter.DataConverter):
-            return dc
-        raise HarnessError(
-            "bad-attr",
-            f"'{spec}' returned {type(dc).__name__}, not a temporalio.converter.DataConverter",
-        )
-    raise HarnessError(
-        "bad-attr",
-        f"'{spec}' is a {type(obj).__name__}, not a DataConverter or a zero-argument function returning one",
+    return _load_instance(
+        spec,
+        "data converter",
+        temporalio.converter.DataConverter,
+        "temporalio.converter.DataConverter",
+        "a DataConverter or a zero-argument function returning one",
     )
 
 
 def _load_interceptor(spec: str):
-    obj = _load_object(spec, "interceptor")
-    if isinstance(obj, temporalio.worker.Interceptor):
-        return obj
-    if callable(obj):
-        ic = _call_factory(obj, spec, "interceptor")
-        if isinstance(ic, temporalio.worker.Interceptor):
-            return ic
-        raise HarnessError(
-            "bad-attr",
-            f"'{spec}' produced {type(ic).__name__}, not a temporalio.worker.Interceptor",
-        )
-    raise HarnessError(
-        "bad-attr",
-        f"'{spec}' is a {type(obj).__name__}, not a temporalio.worker.Interceptor (instance or class)",
+    return _load_instance(
+        spec,
+        "interceptor",
+        temporalio.worker.Interceptor,
+        "temporalio.worker.Interceptor",
+        "a temporalio.worker.Interceptor (instance or class)",
     )
 
 
@@ -1062,9 +1059,9 @@ _SEQ_CANCELS = {
 }
 
 
-class _RecordingInstance(temporalio.worker.WorkflowInstance):
+class _RecordingInstance(deja_sandbox_reuse.DelegatingInstance):
     def __init__(self, inner: temporalio.worker.WorkflowInstance, probe: _Probe | None, owner: _Recorder) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.probe = probe
         self.owner = owner
         self._qseq = 0
@@ -1088,12 +1085,6 @@ class _RecordingInstance(temporalio.worker.WorkflowInstance):
         if self.owner.context_free:
             return None
         return self.inner.get_external_store_context(command_info)
-
-    def get_info(self):
-        return self.inner.get_info()
-
-    def get_thread_id(self):
-        return self.inner.get_thread_id()
 
     # -- recording --------------------------------------------------------
     def activate(self, act):

@@ -84,20 +84,8 @@ def _child(args) -> None:
         ]
 
         async def run():
-            if mode == "sdk-batch":
-                by = {id(h): f for f, h in hists}
-
-                async def gen():
-                    for _, h in hists:
-                        yield h
-
-                async with replayer.workflow_replay_iterator(gen()) as it:
-                    async for r in it:
-                        verdicts[by[id(r.history)]] = sdk_replay.classify(r.replay_failure)[0]
-            else:
-                for f, h in hists:
-                    r = await replayer.replay_workflow(h, raise_on_replay_failure=False)
-                    verdicts[f] = sdk_replay.classify(r.replay_failure)[0]
+            results = await sdk_replay.replay_all(replayer, hists, mode == "sdk-batch")
+            verdicts.update({f: r[0] for f, r in results.items()})
 
         t_start = time.perf_counter()
         c_start = time.process_time()

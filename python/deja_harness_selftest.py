@@ -719,12 +719,10 @@ class T07SandboxReuse(unittest.TestCase):
                 a, b = self.imports()
                 shared = R.learn(a, b)
                 base, _pins = R.fingerprint(a, shared)
-                paths: list = []
-                R.fingerprint(a, shared, paths)
                 mutate(a[self.NAME])
                 after, _ = R.fingerprint(a, shared)
                 self.assertNotEqual(base, after)
-                self.assertTrue(R.describe_change(a, shared, (base, paths)).startswith(self.NAME))
+                self.assertTrue(R.describe_change(a, shared, base).startswith(self.NAME))
 
     def test_state_no_fingerprint_can_see_is_not_reusable(self):
         for src in (

@@ -55,7 +55,6 @@ import datetime
 import decimal
 import fractions
 import functools
-import os
 import sys
 import threading
 import time
@@ -417,8 +416,9 @@ def learn(modules_a: dict, modules_b: dict) -> set[int]:
                 raise NotReusable(f"{path} (a set) differs between two imports")
             shared |= objs_a
             continue
+        paths = _child_paths(path, a, ka, len(ca)) if len(path) < 400 else [path] * len(ca)
         for i in range(len(ca) - 1, -1, -1):
-            stack.append((ca[i], cb[i], _child_path(path, a, ka, i) if len(path) < 400 else path))
+            stack.append((ca[i], cb[i], paths[i]))
     return shared
 
 
@@ -469,31 +469,29 @@ def fingerprint(new_modules: dict, shared: set[int], paths: list | None = None) 
         stack.extend(reversed(children))
         if paths is not None:
             paths.append(path)
-            where.extend(_child_path(path, x, kind, i) for i in range(len(children) - 1, -1, -1))
+            where.extend(reversed(_child_paths(path, x, kind, len(children))))
     return tokens, pinned
 
 
-def _child_path(path: str, x: Any, kind: Any, i: int) -> str:
-    if isinstance(kind, int):
+def _child_paths(path: str, x: Any, kind: Any, n: int) -> list[str]:
+    """Where each of `x`'s `n` children (as `expand` lists them) sits, for messages."""
+    if isinstance(kind, int):  # `fingerprint`'s inline dict
         kind = ("map",)
-    if kind[0] == "map":
-        keys = list(x.keys())
-        k = keys[i // 2] if i // 2 < len(keys) else "?"
-        return f"{path}[{k!r}]" + ("" if i % 2 else " (key)")
     if kind[0] == "module":
-        return path
-    if kind[0] == "class":
-        if i < 2:
-            return f"{path}.{('__class__', '__bases__')[i]}"
-        keys = list(type.__getattribute__(x, "__dict__").keys())
-        j = (i - 2) // 2
-        return f"{path}.{keys[j] if j < len(keys) else '?'}" + ("" if (i - 2) % 2 else " (name)")
+        return [path] * n
+    if kind[0] in ("map", "class"):
+        head = [f"{path}.__class__", f"{path}.__bases__"] if kind[0] == "class" else []
+        mapping = type.__getattribute__(x, "__dict__") if kind[0] == "class" else x
+        fmt = "{}.{}" if kind[0] == "class" else "{}[{!r}]"
+        out = list(head)
+        for k in mapping.keys():
+            out += [fmt.format(path, k) + " (key)", fmt.format(path, k)]
+        return (out + [f"{path}[{i}]" for i in range(len(out), n)])[:n]
     if kind[0] == "object":
-        return f"{path}.__class__" if i == 0 else (f"{path}.__dict__" if i == 1 else f"{path}.<slot {i - 2}>")
+        return ([f"{path}.__class__", f"{path}.__dict__"] + [f"{path}.<slot {i}>" for i in range(n)])[:n]
     if kind[0] == "function":
-        names = ("__code__", "__defaults__", "__kwdefaults__", "__dict__")
-        return f"{path}.{names[i]}" if i < 4 else f"{path}.<closure {i - 4}>"
-    return f"{path}[{i}]"
+        return ([f"{path}.{a}" for a in ("__code__", "__defaults__", "__kwdefaults__", "__dict__")] + [f"{path}.<closure {i}>" for i in range(n)])[:n]
+    return [f"{path}[{i}]" for i in range(n)]
 
 
 def _short(kind: tuple) -> str:
@@ -501,19 +499,22 @@ def _short(kind: tuple) -> str:
     return text if len(text) < 80 else text[:77] + "..."
 
 
-def describe_change(new_modules: dict, shared: set[int], baseline_paths: tuple[list, list]) -> str:
-    """Where the sandbox's state first differs from its baseline (for -v and tests)."""
-    base_tokens, base_paths = baseline_paths
+def describe_change(new_modules: dict, shared: set[int], baseline: list) -> str:
+    """Where the sandbox's state first differs from its `baseline` fingerprint (for -v).
+
+    The walk is the same as the baseline's up to the first differing token, so the
+    current walk's path there names the place in both.
+    """
     paths: list = []
     tokens, _ = fingerprint(new_modules, shared, paths)
-    for i, (a, b) in enumerate(zip(base_tokens, tokens)):
+    for i, (a, b) in enumerate(zip(baseline, tokens)):
         if a != b:
             where = paths[i] if i < len(paths) else "?"
             if isinstance(a, tuple) and isinstance(b, tuple):
                 return f"{where} ({_short(a)} -> {_short(b)})"
             return where
-    if len(tokens) != len(base_tokens):
-        return paths[min(len(tokens), len(base_tokens)) - 1] if paths else "?"
+    if len(tokens) != len(baseline):
+        return paths[min(len(tokens), len(baseline)) - 1] if paths else "?"
     return ""
 
 
@@ -547,17 +548,15 @@ class Stats:
 class _Entry:
     """A kept sandbox import for one workflow module."""
 
-    __slots__ = ("importer", "shared", "baseline", "paths", "pinned", "known", "busy", "tainted")
+    __slots__ = ("importer", "shared", "baseline", "pinned", "known", "busy")
 
-    def __init__(self, importer, shared: set[int], baseline: list, paths: list, pinned: list) -> None:
+    def __init__(self, importer, shared: set[int], baseline: list, pinned: list) -> None:
         self.importer = importer
         self.shared = shared
         self.baseline = baseline
-        self.paths = paths  # where each baseline token was, to say what changed
         self.pinned = pinned
         self.known = frozenset(importer.new_modules)
         self.busy = True
-        self.tainted = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -584,30 +583,17 @@ class ReusingSandboxedWorkflowRunner(SandboxedWorkflowRunner):
             self._local.preparing = False
 
     def create_instance(self, det) -> temporalio.worker.WorkflowInstance:
-        if not self.reuse or _fresh_sandbox_forced():
-            self.stats.fresh_imports += 1
-            return super().create_instance(det)
         module = _module_name(det)
-        with self._lock:
-            if module in self.stats.not_reusable:
-                entry = None
-                fresh = True
-            else:
-                entry = self._pool.get(module)
-                fresh = entry is None or entry.busy
-                if entry is not None and not entry.busy:
-                    entry.busy = True
-        if fresh:
+        entry = self._take(module) if self.reuse else None
+        if entry is None:
             self.stats.fresh_imports += 1
             inst = super().create_instance(det)
-            if entry is None and module not in self.stats.not_reusable:
-                entry = self._learn(module, det, inst)
-            else:
-                entry = None  # the kept sandbox is busy (or off): this run is a plain one
+            if not self.reuse or not self._unknown(module):
+                return inst  # off, not reusable, or the kept sandbox is busy: a plain run
+            entry = self._learn(module, det, inst)
             if entry is None:
                 return inst
         else:
-            assert entry is not None
             try:
                 inst = self._instance_on(entry, det)
             except BaseException:
@@ -620,6 +606,20 @@ class ReusingSandboxedWorkflowRunner(SandboxedWorkflowRunner):
         return pooled
 
     # -- internals ----------------------------------------------------------
+    def _take(self, module: str) -> _Entry | None:
+        """The module's kept sandbox, now marked busy, if there is a free one."""
+        with self._lock:
+            entry = self._pool.get(module)
+            if entry is None or entry.busy or module in self.stats.not_reusable:
+                return None
+            entry.busy = True
+            return entry
+
+    def _unknown(self, module: str) -> bool:
+        """Neither kept (free or busy) nor found not reusable: worth learning."""
+        with self._lock:
+            return module not in self._pool and module not in self.stats.not_reusable
+
     def _learn(self, module: str, det, inst) -> _Entry | None:
         """Learn `module` from `inst` (fresh, about to run) and a twin import.
 
@@ -648,15 +648,14 @@ class ReusingSandboxedWorkflowRunner(SandboxedWorkflowRunner):
                         raise
                     keep = twin
             del twin
-            paths: list = []
-            baseline, pinned = fingerprint(keep.importer.new_modules, shared, paths)
+            baseline, pinned = fingerprint(keep.importer.new_modules, shared)
         except NotReusable as why:
             with self._lock:
                 self.stats.not_reusable[module] = str(why)
             return None
         finally:
             self.stats.learn_seconds += time.perf_counter() - t0
-        entry = _Entry(keep.importer, shared, baseline, paths, pinned)
+        entry = _Entry(keep.importer, shared, baseline, pinned)
         entry.busy = keep is inst
         with self._lock:
             self._pool[module] = entry
@@ -679,7 +678,7 @@ class ReusingSandboxedWorkflowRunner(SandboxedWorkflowRunner):
         return inst
 
     def _release(self, module: str, entry: _Entry, ok: bool) -> None:
-        if not ok or entry.tainted:
+        if not ok:
             self._drop(module, entry, failed=True)
             return
         t0 = time.perf_counter()
@@ -692,7 +691,7 @@ class ReusingSandboxedWorkflowRunner(SandboxedWorkflowRunner):
         self.stats.check_seconds += time.perf_counter() - t0
         if not clean:
             try:
-                change = describe_change(entry.importer.new_modules, entry.shared, (entry.baseline, entry.paths))
+                change = describe_change(entry.importer.new_modules, entry.shared, entry.baseline)
             except Exception as exc:  # noqa: BLE001
                 change = f"? ({exc})"
             self.stats.changes.append(f"{module}: {change or 'state changed'}")
@@ -725,15 +724,33 @@ def _module_name(det) -> str:
     return module_of(det.defn.cls)
 
 
-def _fresh_sandbox_forced() -> bool:
-    return os.environ.get("DEJA_FRESH_SANDBOX", "") not in ("", "0")
+class DelegatingInstance(temporalio.worker.WorkflowInstance):
+    """A WorkflowInstance that passes everything to `inner`; wrappers override what they add."""
+
+    def __init__(self, inner: temporalio.worker.WorkflowInstance) -> None:
+        self.inner = inner
+
+    def activate(self, act):
+        return self.inner.activate(act)
+
+    def get_serialization_context(self, command_info):
+        return self.inner.get_serialization_context(command_info)
+
+    def get_external_store_context(self, command_info):
+        return self.inner.get_external_store_context(command_info)
+
+    def get_info(self):
+        return self.inner.get_info()
+
+    def get_thread_id(self):
+        return self.inner.get_thread_id()
 
 
-class _PooledInstance(temporalio.worker.WorkflowInstance):
+class _PooledInstance(DelegatingInstance):
     """Delegates to the SDK's sandbox instance; gives the sandbox back on eviction."""
 
     def __init__(self, inner, runner: ReusingSandboxedWorkflowRunner, module: str, entry: _Entry) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self._runner = runner
         self._module = module
         self._entry = entry
@@ -768,15 +785,3 @@ class _PooledInstance(temporalio.worker.WorkflowInstance):
             self._released = True
             ok = not self._failed and self._active == 0
         self._runner._release(self._module, self._entry, ok)
-
-    def get_serialization_context(self, command_info):
-        return self.inner.get_serialization_context(command_info)
-
-    def get_external_store_context(self, command_info):
-        return self.inner.get_external_store_context(command_info)
-
-    def get_info(self):
-        return self.inner.get_info()
-
-    def get_thread_id(self):
-        return self.inner.get_thread_id()

@@ -161,6 +161,31 @@ def _valid(h: temporalio.client.WorkflowHistory) -> str | None:
     return None
 
 
+async def replay_all(replayer, todo: list, batch: bool) -> dict[str, tuple[str, str | None, str]]:
+    """Classified verdict per file of `(file, WorkflowHistory)` pairs: one
+    `workflow_replay_iterator` over all of them (`batch`, as `replay_workflows` does), or
+    one `replay_workflow` call each."""
+    results: dict[str, tuple[str, str | None, str]] = {}
+    if batch:
+        by_hist = {id(h): f for f, h in todo}
+
+        async def gen():
+            for _, h in todo:
+                yield h
+
+        async with replayer.workflow_replay_iterator(gen()) as it:
+            async for r in it:
+                results[by_hist[id(r.history)]] = classify(r.replay_failure)
+    else:
+        for f, h in todo:
+            try:
+                r = await replayer.replay_workflow(h, raise_on_replay_failure=False)
+                results[f] = classify(r.replay_failure)
+            except Exception as exc:  # noqa: BLE001
+                results[f] = ("error", "other", f"{type(exc).__name__}: {exc}")
+    return results
+
+
 async def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workflows", action="append", required=True, help="module, file path or module:Class")
@@ -209,23 +234,7 @@ async def main() -> int:
     todo = [(f, h) for f, h, problem in loaded if problem is None]
 
     t_replay = time.perf_counter()
-    if args.batch:
-        by_hist = {id(h): f for f, h in todo}
-
-        async def gen():
-            for _, h in todo:
-                yield h
-
-        async with replayer.workflow_replay_iterator(gen()) as it:
-            async for r in it:
-                results[by_hist[id(r.history)]] = classify(r.replay_failure)
-    else:
-        for f, h in todo:
-            try:
-                r = await replayer.replay_workflow(h, raise_on_replay_failure=False)
-                results[f] = classify(r.replay_failure)
-            except Exception as exc:  # noqa: BLE001
-                results[f] = ("error", "other", f"{type(exc).__name__}: {exc}")
+    results.update(await replay_all(replayer, todo, args.batch))
     replay_seconds = time.perf_counter() - t_replay
     total = time.perf_counter() - t_start
 

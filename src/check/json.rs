@@ -19,7 +19,7 @@ use serde::Serialize;
 use super::events::{CheckEvent, Reporter};
 use super::result::HistoryResult;
 use super::summary::Summary;
-use crate::replay::{Frame, Verdict};
+use crate::replay::{Frame, SandboxUse, Verdict};
 
 pub const SCHEMA: &str = "deja.check/v1";
 
@@ -37,7 +37,7 @@ struct Entry<'a> {
     signature: &'a str,
     location: Option<&'a Frame>,
     seconds: f64,
-    sandbox: &'a str,
+    sandbox: SandboxUse,
     #[serde(skip_serializing_if = "Option::is_none")]
     sandbox_note: Option<&'a str>,
     report: Option<&'a serde_json::Value>,
@@ -57,7 +57,7 @@ impl<'a> Entry<'a> {
             signature: &r.signature,
             location: r.location.as_ref(),
             seconds: r.seconds,
-            sandbox: &r.sandbox,
+            sandbox: r.sandbox,
             sandbox_note: r.sandbox_note.as_deref(),
             report: r.report.as_ref(),
         }
@@ -91,7 +91,7 @@ struct SummaryOut<'a> {
     jobs: usize,
     sdk_version: Option<&'a str>,
     exit_code: u8,
-    sandbox: &'a std::collections::BTreeMap<String, usize>,
+    sandbox: &'a std::collections::BTreeMap<SandboxUse, usize>,
     sandbox_notes: &'a [String],
     groups: Vec<GroupOut<'a>>,
 }

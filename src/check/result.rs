@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::replay::{Frame, Verdict};
+use crate::replay::{Frame, SandboxUse, Verdict};
 use crate::report::model::ReplayReport;
 
 /// `error_kind` values added by `deja check` (the harness has its own: `deadlock`,
@@ -42,10 +42,9 @@ pub struct HistoryResult {
     pub location: Option<Frame>,
     /// Seconds inside the SDK replay (0 when nothing was replayed).
     pub seconds: f64,
-    /// "fresh", "reused" or "none": how the workflow's sandbox was made (see
-    /// `ReplayOutcome::sandbox`); "none" when nothing was replayed.
-    #[serde(default = "no_sandbox")]
-    pub sandbox: String,
+    /// How the workflow's sandbox was made; `None` when nothing was replayed.
+    #[serde(default)]
+    pub sandbox: SandboxUse,
     /// Why the module was imported afresh, when it is not reusable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox_note: Option<String>,
@@ -58,10 +57,6 @@ pub struct HistoryResult {
     /// The `deja.replay/v1` report, only when `--json` was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<serde_json::Value>,
-}
-
-fn no_sandbox() -> String {
-    "none".into()
 }
 
 impl HistoryResult {
@@ -79,7 +74,7 @@ impl HistoryResult {
             signature,
             location: None,
             seconds: 0.0,
-            sandbox: no_sandbox(),
+            sandbox: SandboxUse::None,
             sandbox_note: None,
             text: None,
             plain: None,
@@ -102,7 +97,7 @@ impl HistoryResult {
             signature: r.signature(),
             location,
             seconds: r.seconds,
-            sandbox: r.sandbox.clone(),
+            sandbox: r.sandbox,
             sandbox_note: r.sandbox_note.clone(),
             text: None,
             plain: None,

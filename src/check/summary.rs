@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 
 use super::result::{HistoryResult, kind};
 use crate::exit;
-use crate::replay::Verdict;
+use crate::replay::{SandboxUse, Verdict};
 
 /// Other paths listed per group besides the example.
 /// Distinct "not reusable" notes kept for the summary.
@@ -57,7 +57,7 @@ pub struct Summary {
     /// Failure groups, in order of first appearance (see [`Summary::groups_by_size`]).
     pub groups: IndexMap<String, Group>,
     /// How many histories ran on a "fresh", "reused" or no ("none") sandbox.
-    pub sandbox: std::collections::BTreeMap<String, usize>,
+    pub sandbox: std::collections::BTreeMap<SandboxUse, usize>,
     /// Modules re-imported for every history, and why (distinct, the first few).
     pub sandbox_notes: Vec<String>,
 }
@@ -68,7 +68,7 @@ impl Summary {
     }
 
     pub fn record(&mut self, r: &HistoryResult) {
-        *self.sandbox.entry(r.sandbox.clone()).or_default() += 1;
+        *self.sandbox.entry(r.sandbox).or_default() += 1;
         if let Some(note) = &r.sandbox_note {
             if self.sandbox_notes.len() < SANDBOX_NOTES && !self.sandbox_notes.contains(note) {
                 self.sandbox_notes.push(note.clone());

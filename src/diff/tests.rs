@@ -13,7 +13,7 @@ use deja_proto::temporal::api::history::v1::{self as h, HistoryEvent, history_ev
 use super::{RowStatus, align};
 use crate::history::tasks::Timeline;
 use crate::history::{EventType, History, LoadedHistory, Source};
-use crate::replay::{ReplayOutcome, Step, Verdict};
+use crate::replay::{ReplayOutcome, SandboxUse, Step, Verdict};
 
 /// Builds a history one workflow task at a time.
 struct Hist {
@@ -135,7 +135,7 @@ fn step(history_length: i64, commands: Vec<WorkflowCommand>) -> Step {
 }
 
 fn outcome(verdict: Verdict, message: &str, steps: Vec<Step>) -> ReplayOutcome {
-    ReplayOutcome { verdict, error_kind: None, message: message.into(), raw: String::new(), frames: Vec::new(), steps, seconds: 0.0, sandbox: "none".into(), sandbox_note: None }
+    ReplayOutcome { verdict, error_kind: None, message: message.into(), raw: String::new(), frames: Vec::new(), steps, seconds: 0.0, sandbox: SandboxUse::None, sandbox_note: None }
 }
 
 fn statuses(h: &LoadedHistory, o: &ReplayOutcome) -> (Vec<RowStatus>, Option<i64>) {

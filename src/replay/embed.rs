@@ -17,7 +17,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
 use super::pyenv::PythonEnv;
-use super::{CodeConfig, Frame, ReplayOutcome, Step, StepState, Verdict};
+use super::{CodeConfig, Frame, ReplayOutcome, SandboxUse, Step, StepState, Verdict};
 
 const HARNESS_SOURCE: &str = include_str!("../../python/deja_harness.py");
 /// The harness's helper that keeps a workflow module's sandbox import between
@@ -114,8 +114,7 @@ impl Interpreter {
                     EmbedError::Python { message: format!("importing temporalio failed: {e}"), detail }
                 });
             }
-            let module = load_module(py, SANDBOX_REUSE_SOURCE, c"deja_sandbox_reuse.py", c"deja_sandbox_reuse")?;
-            drop(module);
+            load_module(py, SANDBOX_REUSE_SOURCE, c"deja_sandbox_reuse.py", c"deja_sandbox_reuse")?;
             let module = load_module(py, HARNESS_SOURCE, c"deja_harness.py", c"deja_harness")?;
             let sdk_version = module
                 .call_method0("sdk_version")
@@ -260,7 +259,11 @@ fn convert_outcome(_py: Python<'_>, r: &Bound<'_, PyAny>, seconds: f64) -> PyRes
         frames,
         steps,
         seconds,
-        sandbox: opt_string(r, "sandbox")?.unwrap_or_else(|| "none".into()),
+        sandbox: match opt_string(r, "sandbox")?.as_deref() {
+            Some("fresh") => SandboxUse::Fresh,
+            Some("reused") => SandboxUse::Reused,
+            _ => SandboxUse::None,
+        },
         sandbox_note: match r.get_item("sandbox_note") {
             Ok(v) if !v.is_none() => Some(v.extract()?),
             _ => None,

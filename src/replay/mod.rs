@@ -98,6 +98,29 @@ impl Step {
 }
 
 /// Everything one replay produced.
+/// How a replay's workflow was sandboxed (`"sandbox"` in the JSON reports).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxUse {
+    /// The workflow module was imported into a new sandbox for this history.
+    Fresh,
+    /// A kept sandbox import whose module state was verified unchanged.
+    Reused,
+    /// Unsandboxed, or no workflow instance was made (also: nothing was replayed).
+    #[default]
+    None,
+}
+
+impl SandboxUse {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SandboxUse::Fresh => "fresh",
+            SandboxUse::Reused => "reused",
+            SandboxUse::None => "none",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct ReplayOutcome {
     pub verdict: Verdict,
@@ -112,10 +135,8 @@ pub struct ReplayOutcome {
     pub steps: Vec<Step>,
     /// Seconds spent inside the SDK replay call.
     pub seconds: f64,
-    /// "fresh" (the workflow module was imported into a new sandbox for this history),
-    /// "reused" (a kept sandbox import whose state was verified unchanged) or "none".
-    pub sandbox: String,
-    /// With "fresh": why the module is imported afresh for every history, if it is not
+    pub sandbox: SandboxUse,
+    /// With `Fresh`: why the module is imported afresh for every history, if it is not
     /// reusable (`leaky: a run changed the module's state 2 times`).
     pub sandbox_note: Option<String>,
 }

@@ -244,7 +244,7 @@ pub fn render_summary(w: &mut dyn Write, s: &Summary, verbose: u8, st: &Styles) 
     }
     writeln!(w, "{}", counts_line(s, st))?;
     if verbose > 0 {
-        let counts: Vec<String> = s.sandbox.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let counts: Vec<String> = s.sandbox.iter().map(|(k, n)| format!("{n} {}", k.as_str())).collect();
         if !counts.is_empty() {
             writeln!(w, "{}", paint(st.dim, format!("sandbox: {}", counts.join(" · "))))?;
         }
@@ -293,6 +293,7 @@ pub fn counts_line(s: &Summary, st: &Styles) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::replay::SandboxUse;
 
     fn failing(path: &str, sig: &str) -> HistoryResult {
         let mut r = HistoryResult::error(path, "x", "Activity type mismatch".into(), sig.into());
@@ -327,10 +328,11 @@ mod tests {
     #[test]
     fn modules_that_are_not_reused_are_noted_and_explained_with_v() {
         let mut s = Summary::new(3, 3, 1);
-        for (sandbox, note) in [("reused", None), ("fresh", Some("app.wf: a run changed the module's state 2 times")), ("fresh", Some("app.wf: a run changed the module's state 2 times"))] {
+        let note = Some("app.wf: a run changed the module's state 2 times");
+        for (sandbox, note) in [(SandboxUse::Reused, None), (SandboxUse::Fresh, note), (SandboxUse::Fresh, note)] {
             let mut r = failing("h.json", "");
             r.verdict = Verdict::Pass;
-            r.sandbox = sandbox.into();
+            r.sandbox = sandbox;
             r.sandbox_note = note.map(String::from);
             s.record(&r);
         }

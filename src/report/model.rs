@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::diff::{Alignment, Row, align};
 use crate::history::tasks::{Timeline, WorkflowTask};
 use crate::history::{Format, LoadedHistory, WorkflowIdSource};
-use crate::replay::{Frame, ReplayOutcome, Verdict};
+use crate::replay::{Frame, ReplayOutcome, SandboxUse, Verdict};
 
 /// The history, in a sentence.
 #[derive(Clone, Debug, Serialize)]
@@ -95,7 +95,7 @@ pub struct ReplayReport {
     pub trace: Vec<TraceStep>,
     pub seconds: f64,
     /// How the workflow was sandboxed: "fresh", "reused" or "none" (see ReplayOutcome).
-    pub sandbox: String,
+    pub sandbox: SandboxUse,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sandbox_note: Option<String>,
     #[serde(skip)]
@@ -129,7 +129,7 @@ impl ReplayReport {
             activations: outcome.steps.iter().filter(|s| !s.is_eviction()).count(),
             trace: outcome.steps.iter().map(TraceStep::of).collect(),
             seconds: outcome.seconds,
-            sandbox: outcome.sandbox.clone(),
+            sandbox: outcome.sandbox,
             sandbox_note: outcome.sandbox_note.clone(),
             raw: outcome.raw.clone(),
         }
