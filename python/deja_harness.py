@@ -99,6 +99,7 @@ import temporalio
 import temporalio.api.enums.v1
 import temporalio.api.history.v1
 import temporalio.bridge.proto.workflow_activation
+import temporalio.bridge.proto.workflow_commands
 import temporalio.bridge.proto.workflow_completion
 import temporalio.client
 import temporalio.converter
@@ -113,6 +114,7 @@ import temporalio.workflow
 __all__ = ["HarnessError", "Session", "load", "sdk_version"]
 
 _WorkflowActivation = temporalio.bridge.proto.workflow_activation.WorkflowActivation
+_SANDBOX_RUNNER = temporalio.worker.workflow_sandbox.SandboxedWorkflowRunner
 _EvictionReason = temporalio.bridge.proto.workflow_activation.RemoveFromCache
 _LANG_FAIL = int(_EvictionReason.LANG_FAIL)
 _HISTORY_REASONS = {
@@ -157,6 +159,161 @@ class HarnessError(Exception):
 def sdk_version() -> str:
     """Version of the temporalio SDK the harness runs against."""
     return str(getattr(temporalio, "__version__", "unknown"))
+
+
+# --------------------------------------------------------------------------
+# Which temporalio this is, and what deja may do with it
+# --------------------------------------------------------------------------
+
+#: The oldest temporalio deja replays with.
+SUPPORTED_MIN = (1, 10)
+#: The newest (major, minor) whose internals deja has been checked against (the version
+#: matrix in tests/sdk_matrix.rs). Newer releases replay on the plain SDK path.
+TESTED_MAX = (1, 35)
+
+
+def supported_range() -> str:
+    return f"{SUPPORTED_MIN[0]}.{SUPPORTED_MIN[1]}.0 to {TESTED_MAX[0]}.{TESTED_MAX[1]}.x"
+
+
+def _version_tuple(version: str) -> tuple[int, ...] | None:
+    m = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?", version)
+    return tuple(int(g or 0) for g in m.groups()) if m else None
+
+
+def _has_field(message_cls: Any, name: str) -> bool:
+    return name in message_cls.DESCRIPTOR.fields_by_name
+
+
+@dataclasses.dataclass(frozen=True)
+class SdkFeatures:
+    """What the installed temporalio offers, found by looking, never by version alone.
+
+    The *verdict* path (``Replayer`` + the public ``WorkflowRunner`` /
+    ``WorkflowInstance`` wrappers) is the same on every supported version. The
+    optimisations touch SDK internals and are only switched on where the internals
+    they rely on are present *and* the version is inside the range the version matrix
+    has proven (``SUPPORTED_MIN`` .. ``TESTED_MAX``); anywhere else deja runs the plain
+    SDK path, which can cost speed but never changes a verdict.
+    """
+
+    version: str
+    #: "supported", "newer" (past TESTED_MAX: plain path, with a notice) or "older"
+    #: (before SUPPORTED_MIN: refused).
+    status: str
+    #: ``Runtime(worker_heartbeat_interval=...)`` exists (1.2x+); must be None for replay.
+    runtime_heartbeat_option: bool
+    #: Command sites and state: the SDK instance's ``_add_command``/``create_task`` hooks.
+    command_sites: bool
+    #: State/queries after each activation (a query-only activation injected).
+    state_queries: bool
+    #: Update jobs/commands exist in this SDK's protos.
+    updates: bool
+    #: Nexus operation commands exist in this SDK's protos.
+    nexus: bool
+    #: Optimisation: keep a module's sandbox import between histories.
+    sandbox_reuse: bool
+    #: Optimisation: answer serialization-context lookups without entering the sandbox.
+    context_shortcut: bool
+    #: Optimisation: preset the worker's default build id instead of hashing every module.
+    build_id_preset: bool
+
+    def notice(self) -> str | None:
+        if self.status == "newer":
+            return (
+                f"temporalio {self.version} is newer than deja has been checked against "
+                f"({supported_range()}): replaying on the plain SDK path (verdicts are the SDK's; "
+                "sandbox reuse and other speed-ups are off). Upgrade deja to get them back."
+            )
+        return None
+
+    def optimisations(self) -> list[str]:
+        names = {"sandbox_reuse": "sandbox reuse", "context_shortcut": "serialization-context shortcut", "build_id_preset": "build-id preset"}
+        return [label for key, label in names.items() if getattr(self, key)]
+
+    def as_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["optimisations"] = self.optimisations()
+        d["notice"] = self.notice()
+        d["supported_range"] = supported_range()
+        return d
+
+
+_FEATURES: SdkFeatures | None = None
+
+
+def sdk_features() -> SdkFeatures:
+    """Detect (once) what this temporalio offers; see ``SdkFeatures``."""
+    global _FEATURES
+    if _FEATURES is not None:
+        return _FEATURES
+    import inspect as _inspect
+
+    version = sdk_version()
+    vt = _version_tuple(version)
+    if vt is None or vt[:2] > TESTED_MAX:
+        status = "newer"
+    elif vt[:2] < SUPPORTED_MIN:
+        status = "older"
+    else:
+        status = "supported"
+    proven = status == "supported"
+    try:
+        runtime_params = _inspect.signature(temporalio.runtime.Runtime.__init__).parameters
+    except (TypeError, ValueError):
+        runtime_params = {}
+    jobs = temporalio.bridge.proto.workflow_activation.WorkflowActivationJob
+    commands = temporalio.bridge.proto.workflow_commands.WorkflowCommand
+    impl_cls = getattr(getattr(temporalio.worker, "_workflow_instance", None), "_WorkflowInstanceImpl", None)
+    command_sites = impl_cls is not None and all(hasattr(impl_cls, a) for a in ("_add_command", "create_task"))
+    _FEATURES = SdkFeatures(
+        version=version,
+        status=status,
+        runtime_heartbeat_option="worker_heartbeat_interval" in runtime_params,
+        command_sites=command_sites,
+        state_queries=_has_field(jobs, "query_workflow") and _has_field(commands, "respond_to_query"),
+        updates=_has_field(jobs, "do_update") and _has_field(commands, "update_response"),
+        nexus=_has_field(commands, "schedule_nexus_operation"),
+        sandbox_reuse=proven and deja_sandbox_reuse.supported(),
+        context_shortcut=proven and hasattr(temporalio.worker.WorkflowInstance, "get_serialization_context"),
+        build_id_preset=proven and getattr(getattr(temporalio.worker, "_worker", None), "_default_build_id", "missing") is None,
+    )
+    return _FEATURES
+
+
+def check_sdk() -> str:
+    """The installed SDK's features as JSON; raises for a temporalio deja cannot run."""
+    f = sdk_features()
+    if f.status == "older":
+        lo = f"{SUPPORTED_MIN[0]}.{SUPPORTED_MIN[1]}.0"
+        raise HarnessError(
+            "unsupported-sdk",
+            f"temporalio {f.version} is older than deja supports ({supported_range()}): "
+            f"upgrade it in this environment (pip install 'temporalio>={lo}'), or point --python-env at one that has it",
+        )
+    return json.dumps(f.as_dict())
+
+
+def coresdk_descriptor_set() -> bytes:
+    """This SDK's activation and completion protos (and their imports) as a serialized
+    ``FileDescriptorSet``: core's lang protos change between releases, so deja reads the
+    bytes it is given with the descriptors of the SDK that wrote them."""
+    from google.protobuf import descriptor_pb2
+
+    out = descriptor_pb2.FileDescriptorSet()
+    seen: set = set()
+
+    def add(fd) -> None:
+        if fd.name in seen:
+            return
+        seen.add(fd.name)
+        for dep in fd.dependencies:
+            add(dep)
+        fd.CopyToProto(out.file.add())
+
+    add(temporalio.bridge.proto.workflow_activation.WorkflowActivation.DESCRIPTOR.file)
+    add(temporalio.bridge.proto.workflow_completion.WorkflowActivationCompletion.DESCRIPTOR.file)
+    return out.SerializeToString()
 
 
 def _norm(path: str) -> str:
@@ -740,10 +897,11 @@ def _quiet_runtime() -> temporalio.runtime.Runtime:
     """A core runtime that never writes to the console (no WARN lines)."""
     global _RUNTIME
     if _RUNTIME is None:
-        _RUNTIME = temporalio.runtime.Runtime(
-            telemetry=temporalio.runtime.TelemetryConfig(logging=None, metrics=None),
-            worker_heartbeat_interval=None,
-        )
+        kwargs: dict = {"telemetry": temporalio.runtime.TelemetryConfig(logging=None, metrics=None)}
+        if sdk_features().runtime_heartbeat_option:
+            # Newer SDKs start a worker heartbeat task by default; replay has no server.
+            kwargs["worker_heartbeat_interval"] = None
+        _RUNTIME = temporalio.runtime.Runtime(**kwargs)
     return _RUNTIME
 
 
@@ -759,6 +917,8 @@ def _preset_build_id() -> None:
     task that is not in the history. A fixed value is as faithful and free. The
     task queue (``replay-<configured build id>``) is untouched.
     """
+    if not sdk_features().build_id_preset:
+        return
     worker_mod = getattr(temporalio.worker, "_worker", None)
     if worker_mod is not None and getattr(worker_mod, "_default_build_id", "") is None:
         worker_mod._default_build_id = f"deja-replay-{sdk_version()}"
@@ -957,7 +1117,8 @@ class _ProbeInbound(temporalio.worker.WorkflowInboundInterceptor):
         self._probe = None
         try:
             impl = temporalio.workflow._Runtime.current()
-            self._probe = _install_probe(impl)
+            if sdk_features().command_sites:
+                self._probe = _install_probe(impl)
             _pending_probe.value = self._probe
         except Exception:
             self._probe = None
@@ -986,6 +1147,7 @@ class _RecordingRunner(temporalio.worker.WorkflowRunner):
     def __init__(self, inner: temporalio.worker.WorkflowRunner, owner: "_Recorder") -> None:
         self.inner = inner
         self.owner = owner
+        self.instances = 0  # workflow instances made (validation instances are not)
 
     def prepare_workflow(self, defn) -> None:
         self.inner.prepare_workflow(defn)
@@ -993,6 +1155,7 @@ class _RecordingRunner(temporalio.worker.WorkflowRunner):
     def create_instance(self, det: temporalio.worker.WorkflowInstanceDetails) -> temporalio.worker.WorkflowInstance:
         _pending_probe.value = None
         inner = self.inner.create_instance(det)
+        self.instances += 1
         probe = getattr(_pending_probe, "value", None)
         _pending_probe.value = None
         return _RecordingInstance(inner, probe, self.owner)
@@ -1199,10 +1362,13 @@ class _RecordingInstance(deja_sandbox_reuse.DelegatingInstance):
         qa.timestamp.CopyFrom(act.timestamp)
         qa.is_replaying = act.is_replaying
         qa.history_length = act.history_length
-        qa.history_size_bytes = act.history_size_bytes
-        qa.continue_as_new_suggested = act.continue_as_new_suggested
-        qa.available_internal_flags.extend(act.available_internal_flags)
-        if act.HasField("deployment_version_for_current_task"):
+        # Copy what this SDK's activation has (fields come and go between releases).
+        for name in ("continue_as_new_suggested", "history_size_bytes"):
+            if _has_field(type(act), name):
+                setattr(qa, name, getattr(act, name))
+        if _has_field(type(act), "available_internal_flags"):
+            qa.available_internal_flags.extend(act.available_internal_flags)
+        if _has_field(type(act), "deployment_version_for_current_task") and act.HasField("deployment_version_for_current_task"):
             qa.deployment_version_for_current_task.CopyFrom(act.deployment_version_for_current_task)
         ids = {}
         for name in self.owner.queries:
@@ -1453,13 +1619,15 @@ class Session:
         self._queries = list(queries)
         self._closed = False
         self._sandbox_runners: list = []
+        self._sandboxed_recorders: list[_RecordingRunner] = []
         self._pipeline: _Pipeline | None = None
         self._pipeline = self._start_pipeline()
 
     def _sandbox_counts(self) -> tuple[int, int]:
+        """(kept sandboxes handed out, sandboxed instances made) so far."""
         return (
             sum(r.stats.reused for r in self._sandbox_runners),
-            sum(r.stats.fresh_imports for r in self._sandbox_runners),
+            sum(r.instances for r in self._sandboxed_recorders),
         )
 
     def _sandbox_use(self, before: tuple[int, int]) -> str:
@@ -1498,7 +1666,7 @@ class Session:
     # -- pipeline management ----------------------------------------------
     def _make_replayer(self, recorder: _Recorder, gen: int) -> temporalio.worker.Replayer:
         kw = dict(self._kwargs)
-        recorder.context_free = _context_free(kw.get("data_converter"))
+        recorder.context_free = sdk_features().context_shortcut and _context_free(kw.get("data_converter"))
         interceptors = list(kw.pop("interceptors", []))
         interceptors.append(_ProbeInterceptor())  # last = innermost
         sandboxed = kw.pop("workflow_runner")
@@ -1508,9 +1676,12 @@ class Session:
             # not inherit sandboxes its stuck thread may still be changing.
             sandboxed = dataclasses.replace(sandboxed)
             self._sandbox_runners.append(sandboxed)
+        recording = _RecordingRunner(sandboxed, recorder)
+        if isinstance(sandboxed, _SANDBOX_RUNNER):
+            self._sandboxed_recorders.append(recording)
         return temporalio.worker.Replayer(
             workflows=self._classes,
-            workflow_runner=_RecordingRunner(sandboxed, recorder),
+            workflow_runner=recording,
             unsandboxed_workflow_runner=_RecordingRunner(unsandboxed, recorder),
             interceptors=interceptors,
             workflow_task_executor=_DaemonExecutor(gen),  # type: ignore[arg-type]
@@ -1725,6 +1896,16 @@ def _startup_error(exc: BaseException, collector: _Collector) -> HarnessError:
     detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     if isinstance(exc, HarnessError):
         return exc
+    # temporalio 1.10's replayer loses the real error when its worker cannot be built
+    # (an UnboundLocalError from its own cleanup, raised while handling it): look at
+    # the exceptions this one was raised from, too.
+    chain = exc
+    for _ in range(5):
+        if chain is None or re.match(r"Failed validating workflow ", str(chain)):
+            break
+        chain = chain.__cause__ or chain.__context__
+    if chain is not None and chain is not exc:
+        exc = chain
     text = str(exc)
     m = re.match(r"Failed validating workflow (.*)", text)
     if m:
@@ -1791,9 +1972,13 @@ def load(config: dict) -> Session:
         # The SDK's SandboxedWorkflowRunner, keeping a module's sandbox import
         # between histories only while it is provably pristine (see
         # deja_sandbox_reuse); fresh_sandbox re-imports for every history.
-        sandboxed_runner = deja_sandbox_reuse.ReusingSandboxedWorkflowRunner(
-            reuse=not bool(config.get("fresh_sandbox", False))
-        )
+        if sdk_features().sandbox_reuse:
+            sandboxed_runner = deja_sandbox_reuse.ReusingSandboxedWorkflowRunner(
+                reuse=not bool(config.get("fresh_sandbox", False))
+            )
+        else:
+            # The plain SDK path: this temporalio's own runner, untouched.
+            sandboxed_runner = _SANDBOX_RUNNER()
         if debug_mode or os.environ.get("TEMPORAL_DEBUG"):
             # What the SDK does itself in debug mode for a sandboxed runner
             # (we wrap the runner, so its isinstance check would miss it).

@@ -528,6 +528,36 @@ def describe_change(new_modules: dict, shared: set[int], baseline: list) -> str:
 _INSTANCE_ATTRS = frozenset({"instance_details", "runner_class", "importer", "_current_thread_id", "globals_and_locals"})
 
 
+def supported() -> bool:
+    """Whether this temporalio's sandbox has the internals reuse is built on.
+
+    ``_instance_on`` re-does ``_Instance.__init__`` minus the ``Importer``, so that
+    constructor must take the arguments it always has (1.10 to 1.35), and the
+    importer must keep its modules in ``new_modules`` (read by ``learn`` and
+    ``fingerprint``). ``_learn`` also checks each fresh instance's attributes
+    against ``_INSTANCE_ATTRS`` before it keeps anything. Where any of this does
+    not hold the runner is the SDK's, unchanged.
+    """
+    try:
+        import inspect
+
+        inst_cls = _sandbox_runner._Instance
+        params = list(inspect.signature(inst_cls.__init__).parameters)
+        importer_src = inspect.getsource(_sandbox_importer.Importer.__init__)
+        return (
+            # ReusingSandboxedWorkflowRunner extends the runner as a frozen dataclass
+            # (1.1x releases had a plain class with private fields).
+            dataclasses.is_dataclass(SandboxedWorkflowRunner)
+            and {f.name for f in dataclasses.fields(SandboxedWorkflowRunner)} >= {"restrictions", "runner_class"}
+            and params == ["self", "instance_details", "runner_class", "restrictions"]
+            and callable(getattr(inst_cls, "_create_instance", None))
+            and "self.new_modules" in importer_src
+            and hasattr(_sandbox_importer, "_thread_local_sys_modules")
+        )
+    except Exception:  # noqa: BLE001 - anything unexpected: no reuse
+        return False
+
+
 @dataclasses.dataclass
 class Stats:
     """What the pool did; shown by `deja check -v` and asserted by tests."""

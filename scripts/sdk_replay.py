@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import inspect
 import json
 import logging
 import os
@@ -208,10 +209,11 @@ async def main() -> int:
     if args.unsandboxed:
         kwargs["workflow_runner"] = temporalio.worker.UnsandboxedWorkflowRunner()
     if not args.show_core_logs:
-        kwargs["runtime"] = temporalio.runtime.Runtime(
-            telemetry=temporalio.runtime.TelemetryConfig(logging=None, metrics=None),
-            worker_heartbeat_interval=None,
-        )
+        runtime_kwargs: dict = {"telemetry": temporalio.runtime.TelemetryConfig(logging=None, metrics=None)}
+        # Newer SDKs (1.2x+) start a worker heartbeat by default; older ones have no such option.
+        if "worker_heartbeat_interval" in inspect.signature(temporalio.runtime.Runtime.__init__).parameters:
+            runtime_kwargs["worker_heartbeat_interval"] = None
+        kwargs["runtime"] = temporalio.runtime.Runtime(**runtime_kwargs)
     replayer = temporalio.worker.Replayer(**kwargs)
 
     files = _files(args.paths)
@@ -274,7 +276,9 @@ async def main() -> int:
 
 if __name__ == "__main__":
     try:
-        code = asyncio.run(main())
+        # Not asyncio.run: its shutdown waits for the default executor, which some SDK
+        # releases (seen with 1.19) never release after a replay; nothing needs closing.
+        code = asyncio.new_event_loop().run_until_complete(main())
         sys.stdout.flush()
         sys.stderr.flush()
     except BrokenPipeError:  # e.g. piped into `head`

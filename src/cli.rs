@@ -14,10 +14,14 @@ Docs: README.md, docs/CLI.md";
 /// Replay Temporal workflow histories against your Python workflow code, and find, explain
 /// and step through non-determinism.
 #[derive(Debug, Parser)]
-#[command(name = "deja", version, about, after_help = AFTER_HELP, propagate_version = true)]
+#[command(name = "deja", about, after_help = AFTER_HELP, disable_version_flag = true, arg_required_else_help = true)]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    /// Print deja's version, the temporalio found in the Python environment (VIRTUAL_ENV,
+    /// else ./.venv) and which of deja's optimisations are active with it.
+    #[arg(short = 'V', long)]
+    pub version: bool,
     /// More detail: aligned tasks on success, Python tracebacks on errors.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -46,7 +46,14 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<u8> {
     let styles = style::Styles::for_choice(cli.color, true);
-    match cli.command {
+    let command = match cli.command {
+        Some(command) if !cli.version => command,
+        _ => {
+            print!("{}", commands::version::report());
+            return Ok(exit::OK);
+        }
+    };
+    match command {
         Command::Show(args) => commands::show::run(args, &styles),
         Command::Replay(args) => commands::replay::run(args, cli.verbose, &styles),
         Command::Check(args) => commands::check::run(args, cli.verbose, &styles),

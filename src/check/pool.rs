@@ -62,7 +62,7 @@ pub struct Job {
 /// What the pool reports while it runs.
 #[derive(Debug)]
 pub enum PoolEvent<'a> {
-    Ready { sdk_version: &'a str, registered: &'a [String] },
+    Ready { sdk: &'a crate::replay::SdkInfo, registered: &'a [String] },
     Finished(Box<HistoryResult>),
     Skipped { path: &'a str, reason: &'a str },
 }
@@ -281,11 +281,11 @@ impl<'c> Pool<'c> {
             return Ok(Flow::Continue); // a replaced worker's last words
         }
         match msg.body {
-            Body::Frame(FromWorker::Ready { sdk_version, registered }) => {
+            Body::Frame(FromWorker::Ready { sdk, registered }) => {
                 w.state = State::Idle;
                 if !*ready_seen {
                     *ready_seen = true;
-                    return Ok(on_event(PoolEvent::Ready { sdk_version: &sdk_version, registered: &registered })?);
+                    return Ok(on_event(PoolEvent::Ready { sdk: &sdk, registered: &registered })?);
                 }
                 Ok(Flow::Continue)
             }

@@ -78,7 +78,7 @@ pub enum ToWorker {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FromWorker {
     Ready {
-        sdk_version: String,
+        sdk: crate::replay::SdkInfo,
         registered: Vec<String>,
     },
     /// The environment or the workflow code is broken: nothing can be replayed.

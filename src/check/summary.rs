@@ -54,6 +54,8 @@ pub struct Summary {
     /// Wall-clock seconds of the whole run.
     pub seconds: f64,
     pub sdk_version: Option<String>,
+    /// The SDK the workers found and what deja did with it (JSON `sdk`).
+    pub sdk: Option<crate::replay::SdkInfo>,
     /// Failure groups, in order of first appearance (see [`Summary::groups_by_size`]).
     pub groups: IndexMap<String, Group>,
     /// How many histories ran on a "fresh", "reused" or no ("none") sandbox.

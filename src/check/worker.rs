@@ -46,7 +46,7 @@ pub fn main() -> Result<u8> {
             return Ok(exit::ERROR);
         }
     };
-    write_frame(&mut output, &FromWorker::Ready { sdk_version: _interp.sdk_version.clone(), registered: session.registered.clone() })?;
+    write_frame(&mut output, &FromWorker::Ready { sdk: _interp.sdk.clone(), registered: session.registered.clone() })?;
 
     let mut styles = Styles::default();
     if setup.color {

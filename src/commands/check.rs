@@ -221,9 +221,10 @@ fn schedule(mut files: Vec<Candidate>) -> Vec<Job> {
 
 fn on_pool_event(ev: PoolEvent<'_>, summary: &mut Summary, fanout: &mut Fanout, fail_fast: bool) -> Result<Flow> {
     match ev {
-        PoolEvent::Ready { sdk_version, registered } => {
-            summary.sdk_version = Some(sdk_version.to_string());
-            fanout.event(&CheckEvent::WorkersReady { sdk_version, registered })?;
+        PoolEvent::Ready { sdk, registered } => {
+            summary.sdk_version = Some(sdk.version.clone());
+            summary.sdk = Some(sdk.clone());
+            fanout.event(&CheckEvent::WorkersReady { sdk, registered })?;
             Ok(Flow::Continue)
         }
         PoolEvent::Finished(r) => {

@@ -6,6 +6,7 @@ pub mod debug;
 pub mod fetch;
 pub mod replay;
 pub mod show;
+pub mod version;
 
 use anyhow::Result;
 
@@ -70,6 +71,12 @@ pub fn resolve_code(args: &WorkflowArgs, queries: &[String], record_state: bool)
 pub fn start_python(setup: &CodeSetup, verbose: u8) -> Result<(Interpreter, Session)> {
     let env = pyenv::resolve(setup.python_env.as_deref())?;
     let interp = Interpreter::start(&env).map_err(|e| explain(e, verbose))?;
+    if let Some(notice) = &interp.sdk.notice {
+        eprintln!("deja: note: {notice}");
+    }
+    if verbose > 0 {
+        eprintln!("deja: {}", interp.sdk.describe());
+    }
     let session = interp.load(&setup.code).map_err(|e| explain(e, verbose))?;
     Ok((interp, session))
 }

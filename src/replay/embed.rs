@@ -10,14 +10,12 @@
 use std::ffi::{CStr, CString};
 use std::time::Instant;
 
-use deja_proto::coresdk::workflow_activation::WorkflowActivation;
-use deja_proto::coresdk::workflow_completion::WorkflowActivationCompletion;
-use prost::Message;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
 use super::pyenv::PythonEnv;
-use super::{CodeConfig, Frame, ReplayOutcome, SandboxUse, Step, StepState, Verdict};
+use super::sdk_protos::SdkProtos;
+use super::{SdkInfo, CodeConfig, Frame, ReplayOutcome, SandboxUse, Step, StepState, Verdict};
 
 const HARNESS_SOURCE: &str = include_str!("../../python/deja_harness.py");
 /// The harness's helper that keeps a workflow module's sandbox import between
@@ -77,7 +75,10 @@ fn format_traceback(py: Python<'_>, err: &PyErr) -> String {
 /// The embedded interpreter with the harness loaded and the user's environment on its path.
 pub struct Interpreter {
     harness: Py<PyModule>,
-    pub sdk_version: String,
+    /// What the harness found out about the installed SDK.
+    pub sdk: SdkInfo,
+    /// How the installed SDK's activation/completion bytes are read.
+    protos: std::sync::Arc<SdkProtos>,
 }
 
 impl Interpreter {
@@ -120,7 +121,27 @@ impl Interpreter {
                 .call_method0("sdk_version")
                 .and_then(|v| v.extract::<String>())
                 .map_err(|e| python_error(py, e))?;
-            Ok(Interpreter { harness: module.unbind(), sdk_version })
+            let sdk_json = module
+                .call_method0("check_sdk")
+                .and_then(|v| v.extract::<String>())
+                .map_err(|e| python_error(py, e))?;
+            let mut sdk: SdkInfo = serde_json::from_str(&sdk_json).map_err(|e| EmbedError::Python {
+                message: format!("the harness described temporalio {sdk_version} in a form deja does not read: {e}"),
+                detail: sdk_json.clone(),
+            })?;
+            let descriptors = module
+                .call_method0("coresdk_descriptor_set")
+                .and_then(|v| Ok(bytes_of(&v)?.to_vec()))
+                .map_err(|e| python_error(py, e))?;
+            let protos = SdkProtos::new(&descriptors).map_err(|e| EmbedError::Python {
+                message: format!("temporalio {sdk_version}: {e}"),
+                detail: String::new(),
+            })?;
+            sdk.protos_transcoded = !protos.is_native();
+            if let SdkProtos::Transcode(t) = &protos {
+                sdk.proto_differences = t.differences.clone();
+            }
+            Ok(Interpreter { harness: module.unbind(), sdk, protos: std::sync::Arc::new(protos) })
         })
     }
 
@@ -146,7 +167,7 @@ impl Interpreter {
                 .getattr("registered")
                 .and_then(|r| r.extract::<Vec<String>>())
                 .map_err(|e| python_error(py, e))?;
-            Ok(Session { session, registered })
+            Ok(Session { session, registered, protos: self.protos.clone() })
         })
     }
 }
@@ -155,6 +176,7 @@ impl Interpreter {
 pub struct Session {
     session: Py<PyAny>,
     pub registered: Vec<String>,
+    protos: std::sync::Arc<SdkProtos>,
 }
 
 impl Session {
@@ -168,7 +190,7 @@ impl Session {
                 .call_method1("replay", (PyBytes::new(py, history), workflow_id))
                 .map_err(|e| python_error(py, e))?;
             let seconds = started.elapsed().as_secs_f64();
-            convert_outcome(py, &result, seconds).map_err(|e| python_error(py, e))
+            convert_outcome(&self.protos, &result, seconds).map_err(|e| python_error(py, e))
         })
     }
 
@@ -219,7 +241,7 @@ fn decode_err(what: &str, e: prost::DecodeError) -> PyErr {
     pyo3::exceptions::PyValueError::new_err(format!("invalid {what} protobuf from the harness: {e}"))
 }
 
-fn convert_outcome(_py: Python<'_>, r: &Bound<'_, PyAny>, seconds: f64) -> PyResult<ReplayOutcome> {
+fn convert_outcome(protos: &SdkProtos, r: &Bound<'_, PyAny>, seconds: f64) -> PyResult<ReplayOutcome> {
     let verdict = Verdict::parse(&get(r, "verdict")?.extract::<String>()?);
     let frames = get(r, "frames")?
         .cast::<PyList>()?
@@ -231,9 +253,8 @@ fn convert_outcome(_py: Python<'_>, r: &Bound<'_, PyAny>, seconds: f64) -> PyRes
         .collect();
     let mut steps = Vec::new();
     for s in get(r, "steps")?.cast::<PyList>()?.iter() {
-        let activation = WorkflowActivation::decode(bytes_of(&get(&s, "activation")?)?).map_err(|e| decode_err("activation", e))?;
-        let completion = WorkflowActivationCompletion::decode(bytes_of(&get(&s, "completion")?)?)
-            .map_err(|e| decode_err("completion", e))?;
+        let activation = protos.activation(bytes_of(&get(&s, "activation")?)?).map_err(|e| decode_err("activation", e))?;
+        let completion = protos.completion(bytes_of(&get(&s, "completion")?)?).map_err(|e| decode_err("completion", e))?;
         let command_sites = match s.get_item("command_sites") {
             Ok(list) if !list.is_none() => {
                 list.cast::<PyList>()?.iter().map(|f| frame_of(&f)).collect::<PyResult<Vec<_>>>()?

@@ -10,6 +10,7 @@
 
 pub mod embed;
 pub mod pyenv;
+pub mod sdk_protos;
 
 use deja_proto::coresdk::workflow_activation::WorkflowActivation;
 use deja_proto::coresdk::workflow_completion::WorkflowActivationCompletion;
@@ -139,6 +140,49 @@ pub struct ReplayOutcome {
     /// With `Fresh`: why the module is imported afresh for every history, if it is not
     /// reusable (`leaky: a run changed the module's state 2 times`).
     pub sandbox_note: Option<String>,
+}
+
+/// The `temporalio` deja found in the user's environment and what deja does with it
+/// (the harness's `SdkFeatures`, detected by looking at the SDK, not by version alone).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct SdkInfo {
+    pub version: String,
+    /// `supported`, or `newer` (past the range the version matrix proves: plain SDK path).
+    pub status: String,
+    pub supported_range: String,
+    /// Speed-ups active on this SDK (`sandbox reuse`, …); none on the plain path.
+    #[serde(default)]
+    pub optimisations: Vec<String>,
+    #[serde(default)]
+    pub command_sites: bool,
+    #[serde(default)]
+    pub state_queries: bool,
+    #[serde(default)]
+    pub updates: bool,
+    #[serde(default)]
+    pub nexus: bool,
+    /// One line for stderr when the SDK is outside the proven range.
+    #[serde(default)]
+    pub notice: Option<String>,
+    /// Set by Rust: the SDK's activation protos differ from the vendored ones on the wire,
+    /// so they are read with the SDK's own descriptors ([`sdk_protos`]).
+    #[serde(default)]
+    pub protos_transcoded: bool,
+    /// The first wire differences found (`-v`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proto_differences: Vec<String>,
+}
+
+impl SdkInfo {
+    /// `temporalio 1.35.0 · optimisations: sandbox reuse, …` for `-v` and `--version`.
+    pub fn describe(&self) -> String {
+        let opts = if self.optimisations.is_empty() { "none (plain SDK path)".to_string() } else { self.optimisations.join(", ") };
+        let protos = match self.proto_differences.first() {
+            Some(d) if self.protos_transcoded => format!(" · activation protos read with the SDK's own descriptors ({d})"),
+            _ => String::new(),
+        };
+        format!("temporalio {} ({}) · optimisations: {opts}{protos}", self.version, self.status)
+    }
 }
 
 /// How to load the user's code, resolved from flags and `[tool.deja]`.

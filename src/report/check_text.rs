@@ -149,14 +149,17 @@ impl<W: Write> Reporter for TextReporter<W> {
     fn event(&mut self, ev: &CheckEvent<'_>) -> Result<()> {
         match ev {
             CheckEvent::RunStarted { total, found, jobs } => self.start(*total, *found, *jobs),
-            CheckEvent::WorkersReady { sdk_version, registered } => {
+            CheckEvent::WorkersReady { sdk, registered } => {
                 // Rate and ETA count from the first replay, not from interpreter start-up.
                 if let Progress::Bar(bar) = &self.progress {
                     bar.reset_eta();
                 }
                 self.started = Instant::now();
+                if let Some(notice) = &sdk.notice {
+                    self.note(&format!("note: {notice}"));
+                }
                 if self.opts.verbose > 0 && !self.opts.quiet {
-                    self.note(&format!("temporalio {sdk_version}; workflows: {}", registered.join(", ")));
+                    self.note(&format!("{}; workflows: {}", sdk.describe(), registered.join(", ")));
                 }
             }
             CheckEvent::HistoryFinished(r) => self.finished(r),
