@@ -256,3 +256,46 @@ fn verbose_success_shows_aligned_tasks() {
     assert!(text.contains("MarkerRecorded patch refund-fraud-check"), "{text}");
     assert!(text.contains("written by core after the patch marker"), "core's own upsert is marked, not a divergence: {text}");
 }
+
+/// The header's pair, the table's ▶ row and the JSON's `divergence.row` /
+/// `alignment.rows[first_divergence]` name the same pair (real histories recorded by
+/// tests/fixtures/histories/generate.py from tests/fixtures/code/patching/).
+#[test]
+fn header_table_and_json_agree_on_the_divergence_for_patch_changes() {
+    // (history, code, the event core compared, the command it compared it with)
+    let cases = [
+        ("patch_v2.json", "patch_v1.py", 5, None), // patched() call removed: the marker alone
+        ("patch_v2.json", "patch_v4.py", 5, None),
+        ("patch_v3.json", "patch_v1.py", 13, Some("CompleteWorkflowExecution")), // deprecated marker skipped by core
+        ("patch_v1.json", "patch_v3.py", 11, Some("StartTimer")),
+    ];
+    for (history, code, event, command) in cases {
+        let h = format!("tests/fixtures/histories/patching/{history}");
+        let w = format!("tests/fixtures/code/patching/{code}");
+        let (c, r, err) = replay_json(&h, &w, &[]);
+        assert_eq!((c, r["verdict"].as_str()), (1, Some("nondeterminism")), "{history} x {code}: {err}");
+        let row = &r["divergence"]["row"];
+        let first = r["alignment"]["first_divergence"].as_u64().expect("a marked row") as usize;
+        assert_eq!(row, &r["alignment"]["rows"][first], "{history} x {code}: JSON divergence vs marked row");
+        assert_eq!(row["recorded"]["event_id"], event, "{history} x {code}: {row:#}");
+        assert_eq!(row["emitted"]["item"]["command"].as_str(), command, "{history} x {code}: {row:#}");
+
+        let out = run(&["replay", &h, "-w", &w, "--color", "never"]);
+        let text = stdout(&out);
+        let hist_line = text.lines().find(|l| l.trim_start().starts_with("history recorded:")).unwrap_or_default();
+        let code_line = text.lines().find(|l| l.trim_start().starts_with("code emitted:")).unwrap_or_default();
+        assert!(hist_line.contains(&format!("event {event} ")), "{history} x {code}: {text}");
+        match command {
+            Some(cmd) => assert!(code_line.contains(cmd), "{history} x {code}: {text}"),
+            None => assert!(code_line.contains("nothing here"), "{history} x {code}: {text}"),
+        }
+        let marked = text.lines().find(|l| l.trim_start().starts_with('▶') && !l.contains('│')).unwrap_or_default();
+        assert!(marked.contains(&format!(" {event} ")), "{history} x {code}: ▶ row is {marked:?}\n{text}");
+        let mark = if command.is_some() { "≠" } else { "-" };
+        assert!(marked.trim_start_matches(['▶', ' ']).starts_with(mark), "{history} x {code}: ▶ row is {marked:?}");
+        match command {
+            Some(cmd) => assert!(marked.contains(cmd), "{history} x {code}: {marked:?}"),
+            None => assert!(marked.trim_end().ends_with('—'), "{history} x {code}: {marked:?}"),
+        }
+    }
+}
