@@ -693,6 +693,12 @@ def _install_capture() -> None:
             # dropped, for an abandoned pipeline), never printed.
             sink = _CAPTURE.accepts()
             if sink is not None:
+                if not _FILTER.is_user(filename):
+                    # Raised inside the SDK (its sandbox warns about asyncio.wait()):
+                    # point at the user line that made the call.
+                    user = _first_user_frame(sys._getframe(1))
+                    if user is not None:
+                        filename, lineno = user[0], user[1]
                 sink.warnings.append(f"{filename}:{lineno}: {category.__name__}: {message}")
             return
         _ORIG_SHOWWARNING(message, category, filename, lineno, file, line)

@@ -299,3 +299,51 @@ fn header_table_and_json_agree_on_the_divergence_for_patch_changes() {
         }
     }
 }
+
+/// The SDK's own warning (asyncio.wait on workflow tasks) and what the code printed reach
+/// every report: JSON fields, text under the verdict, `check --json` per history. The
+/// history was recorded from this very workflow (tests/fixtures/histories/generate.py).
+#[test]
+fn sdk_warnings_and_printed_output_are_reported() {
+    let h = "tests/fixtures/histories/asyncio_wait.json";
+    let w = "tests/fixtures/code/asyncio_wait/wait_workflow.py";
+    let (c, r, err) = replay_json(h, w, &[]);
+    assert_eq!((c, r["verdict"].as_str()), (0, Some("pass")), "{err}");
+    let warnings: Vec<&str> = r["warnings"].as_array().expect("warnings").iter().filter_map(|v| v.as_str()).collect();
+    assert!(
+        warnings.iter().any(|w| w.contains("asyncio.wait() is non-deterministic") && w.contains("wait_workflow.py:32:")),
+        "the SDK's warning, at the user's line: {warnings:?}"
+    );
+    assert_eq!(r["output"], "assembled 2 parts\n");
+
+    let out = run(&["replay", h, "-w", w]);
+    let text = stdout(&out);
+    assert!(text.lines().nth(1).is_some_and(|l| l.contains("warning:") && l.contains("asyncio.wait() is non-deterministic")), "{text}");
+    assert!(text.contains("printed 1 line (-v shows it)") && !text.contains("assembled 2 parts"), "{text}");
+    let out = run(&["replay", h, "-w", w, "-v"]);
+    assert!(stdout(&out).contains("    assembled 2 parts"), "{}", stdout(&out));
+
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("check.json");
+    let out = run(&["check", h, "-w", w, "--json", json.to_str().unwrap(), "-q"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let entry = &doc["results"][0];
+    assert!(entry["warnings"].to_string().contains("asyncio.wait() is non-deterministic"), "{entry:#}");
+    assert_eq!(entry["report"]["output"], "assembled 2 parts\n");
+}
+
+/// A passing replay whose code raised (the SDK failed the workflow with it, as recorded):
+/// -v says what was raised and where, as the JSON does.
+#[test]
+fn verbose_pass_shows_the_exception_the_code_raised() {
+    let h = "histories/chargeback_dispute_failed.json";
+    let (_, r, _) = replay_json(h, "histories/code/workflows.py", &[]);
+    let json_has = r.to_string().contains("Dispute DSP-1111 lost: no proof of delivery");
+    assert!(json_has);
+    let out = run(&["replay", h, "-w", "histories/code/workflows.py", "-v"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    let line = text.lines().find(|l| l.contains("raised")).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("workflows.py:491") && line.contains("Dispute DSP-1111 lost: no proof of delivery"), "{text}");
+}

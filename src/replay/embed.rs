@@ -268,5 +268,13 @@ fn convert_outcome(_py: Python<'_>, r: &Bound<'_, PyAny>, seconds: f64) -> PyRes
             Ok(v) if !v.is_none() => Some(v.extract()?),
             _ => None,
         },
+        warnings: match r.get_item("warnings") {
+            Ok(v) if !v.is_none() => v.extract()?,
+            _ => Vec::new(),
+        },
+        output: match r.get_item("output") {
+            Ok(v) if !v.is_none() => v.extract()?,
+            _ => String::new(),
+        },
     })
 }

@@ -98,6 +98,11 @@ pub struct ReplayReport {
     pub sandbox: SandboxUse,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sandbox_note: Option<String>,
+    /// Python warnings the replay raised (`file:line: Category: message`), e.g. the SDK's
+    /// "asyncio.wait() is non-deterministic"; they never change the verdict.
+    pub warnings: Vec<String>,
+    /// What the workflow code printed during the replay ("" if nothing).
+    pub output: String,
     #[serde(skip)]
     pub raw: String,
 }
@@ -131,6 +136,8 @@ impl ReplayReport {
             seconds: outcome.seconds,
             sandbox: outcome.sandbox,
             sandbox_note: outcome.sandbox_note.clone(),
+            warnings: outcome.warnings.clone(),
+            output: outcome.output.clone(),
             raw: outcome.raw.clone(),
         }
     }

@@ -5,6 +5,7 @@ use std::io::Write;
 
 use super::display_path;
 use super::model::{ReplayReport, SourceExcerpt};
+use crate::diff::items::Kind;
 use crate::diff::{Row, RowStatus};
 use crate::history::describe::truncate;
 use crate::replay::Verdict;
@@ -109,6 +110,34 @@ fn print_source(w: &mut dyn Write, src: &SourceExcerpt, st: &Styles, label: &str
     Ok(())
 }
 
+/// One line of text from the history or the user's code, made safe for a terminal:
+/// control characters (escape sequences, carriage returns…) are shown escaped.
+fn terminal_safe(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
+/// Python warnings (always: the SDK warns about non-deterministic calls that do not fail
+/// replay) and the code's printed output (with -v; otherwise how many lines).
+fn print_warnings_and_output(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Styles) -> std::io::Result<()> {
+    for warning in &r.warnings {
+        writeln!(w, "  {} {}", paint(st.warn, "warning:"), terminal_safe(warning))?;
+    }
+    let printed: Vec<&str> = r.output.lines().collect();
+    if printed.is_empty() {
+        return Ok(());
+    }
+    if verbose > 0 {
+        writeln!(w, "  {}", paint(st.dim, "the workflow code printed:"))?;
+        for line in printed {
+            writeln!(w, "    {}", terminal_safe(line))?;
+        }
+    } else {
+        let n = printed.len();
+        writeln!(w, "  {}", paint(st.dim, format!("the workflow code printed {n} line{} (-v shows {})", if n == 1 { "" } else { "s" }, if n == 1 { "it" } else { "them" })))?;
+    }
+    Ok(())
+}
+
 /// Print a full report. `verbose` adds every aligned task (on success too) and the raw
 /// SDK failure text.
 pub fn print_report(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Styles) -> std::io::Result<()> {
@@ -119,6 +148,7 @@ pub fn print_report(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Style
     if r.verdict != Verdict::Pass {
         writeln!(w, "  {}", r.message)?;
     }
+    print_warnings_and_output(w, r, verbose, st)?;
     match r.verdict {
         Verdict::Nondeterminism => {
             if let Some(d) = &r.divergence {
@@ -175,6 +205,15 @@ pub fn print_report(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Style
         }
         Verdict::Pass => {
             if verbose > 0 {
+                // The code raised and the SDK failed the workflow with it (as history
+                // recorded): replay passes, but say what was raised and where.
+                for e in r.alignment.rows.iter().filter_map(|row| row.emitted.as_ref()).filter(|e| e.item.kind == Kind::FailWorkflow) {
+                    let at = e.site.as_ref().map(|s| format!(" at {s}")).unwrap_or_default();
+                    writeln!(w, "  the workflow code raised{at}: {}", terminal_safe(&e.item.detail))?;
+                    if let Some(code) = e.site.as_ref().map(|s| s.code.trim()).filter(|c| !c.is_empty()) {
+                        writeln!(w, "    {}", paint(st.dim, terminal_safe(code)))?;
+                    }
+                }
                 writeln!(w, "{}", columns_header(st))?;
                 let tasks: std::collections::BTreeSet<usize> = r.alignment.rows.iter().map(|row| row.task).collect();
                 for t in tasks {
