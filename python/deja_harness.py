@@ -1448,10 +1448,13 @@ class Session:
     def __init__(self, classes: list[type], replayer_kwargs: dict, record_state: bool, queries: list[str]) -> None:
         self._classes = classes
         self.registered: list[str] = []
+        # workflow type ("*" = dynamic) -> its query names ("*" = a dynamic query handler)
+        self.queries: dict[str, list[str]] = {}
         self._modules: dict[str, str] = {}  # workflow type -> the module its sandbox imports
         for cls in classes:
             defn = temporalio.workflow._Definition.from_class(cls)
             self.registered.append(defn.name if defn.name else "*")
+            self.queries[defn.name if defn.name else "*"] = sorted(q if q else "*" for q in defn.queries)
             self._modules[defn.name if defn.name else "*"] = deja_sandbox_reuse.module_of(cls)
         self._kwargs = replayer_kwargs
         self._debug = bool(replayer_kwargs.get("debug_mode")) or bool(os.environ.get("TEMPORAL_DEBUG"))

@@ -206,7 +206,29 @@ fn state_and_queries_are_recorded_when_asked() {
     let (code, r, err) = replay_json("histories/order_fulfillment.json", "histories/code/workflows.py", &["--query", "status"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(r["verdict"], "pass", "recording state does not change the verdict");
-    let _ = r;
+    // Every activation carries the query's result and the instance's fields.
+    let trace = r["trace"].as_array().expect("trace");
+    assert!(!trace.is_empty());
+    for (i, t) in trace.iter().enumerate() {
+        assert!(t["state"]["queries"]["status"]["result"].is_string(), "step {i}: {t:#}");
+        assert!(t["state"]["fields"]["status"].is_string(), "step {i}: {t:#}");
+    }
+    let last = trace.last().unwrap()["state"]["queries"]["status"]["result"].as_str().unwrap();
+    assert!(last.contains("\"completed\""), "{last}");
+
+    // -v prints them per activation.
+    let out = run(&["replay", "histories/order_fulfillment.json", "-w", "histories/code/workflows.py", "--query", "status", "-v"]);
+    let text = stdout(&out);
+    assert!(text.contains("state after each activation:"), "{text}");
+    assert_eq!(text.matches("    query status = {").count(), trace.len(), "{text}");
+    assert!(text.contains("    status = 'completed'"), "{text}");
+
+    // An unknown query name is a usage error naming the workflow's queries.
+    let out = run(&["replay", "histories/order_fulfillment.json", "-w", "histories/code/workflows.py", "--query", "nosuch"]);
+    assert_eq!(code_of(&out), 2, "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("nosuch") && err.contains("OrderFulfillmentWorkflow") && err.contains("its queries: status"), "{err}");
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
 }
 
 #[test]

@@ -146,7 +146,12 @@ impl Interpreter {
                 .getattr("registered")
                 .and_then(|r| r.extract::<Vec<String>>())
                 .map_err(|e| python_error(py, e))?;
-            Ok(Session { session, registered })
+            let queries = session
+                .bind(py)
+                .getattr("queries")
+                .and_then(|q| q.extract::<std::collections::BTreeMap<String, Vec<String>>>())
+                .map_err(|e| python_error(py, e))?;
+            Ok(Session { session, registered, queries })
         })
     }
 }
@@ -155,6 +160,8 @@ impl Interpreter {
 pub struct Session {
     session: Py<PyAny>,
     pub registered: Vec<String>,
+    /// Query names per registered workflow type (`"*"`: dynamic workflow / query handler).
+    pub queries: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Session {

@@ -138,6 +138,31 @@ fn print_warnings_and_output(w: &mut dyn Write, r: &ReplayReport, verbose: u8, s
     Ok(())
 }
 
+/// With -v and recorded state (`--query`): each activation's query results and fields.
+fn print_states(w: &mut dyn Write, r: &ReplayReport, st: &Styles) -> std::io::Result<()> {
+    if r.trace.iter().all(|t| t.state.is_none()) {
+        return Ok(());
+    }
+    writeln!(w, "\n  {}", paint(st.bold, "state after each activation:"))?;
+    for (i, t) in r.trace.iter().enumerate() {
+        let Some(state) = &t.state else { continue };
+        writeln!(w, "  {}", paint(st.accent, format!("activation {} · history length {} · {}", i + 1, t.history_length, t.jobs.join(", "))))?;
+        for (name, v) in &state.queries {
+            let shown = match (v.get("result"), v.get("error")) {
+                (Some(serde_json::Value::String(res)), _) => res.clone(),
+                (Some(res), _) => res.to_string(),
+                (None, Some(err)) => paint(st.fail, format!("error: {}", err.as_str().map(str::to_string).unwrap_or_else(|| err.to_string()))),
+                _ => v.to_string(),
+            };
+            writeln!(w, "    query {name} = {}", terminal_safe(&truncate(&shown, 200)))?;
+        }
+        for (name, v) in &state.fields {
+            writeln!(w, "    {} = {}", paint(st.dim, terminal_safe(name)), terminal_safe(&truncate(v, 200)))?;
+        }
+    }
+    Ok(())
+}
+
 /// Print a full report. `verbose` adds every aligned task (on success too) and the raw
 /// SDK failure text.
 pub fn print_report(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Styles) -> std::io::Result<()> {
@@ -221,6 +246,9 @@ pub fn print_report(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Style
                 }
             }
         }
+    }
+    if verbose > 0 {
+        print_states(w, r, st)?;
     }
     if verbose > 0 && !r.raw.is_empty() && r.verdict != Verdict::Pass {
         writeln!(w, "\n  {}", paint(st.dim, "SDK failure text:"))?;
