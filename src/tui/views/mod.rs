@@ -142,6 +142,14 @@ fn render_header(app: &App, area: Rect, buf: &mut Buffer) {
             (app.verdict_text(), style, second)
         }
         Replay::Failed(f) => ("✗ could not replay".to_string(), th.fail, f.message.clone()),
+        Replay::Pending => {
+            let secs = app.replaying.map(|t| t.elapsed().as_secs()).unwrap_or(0);
+            let second = format!(
+                "replaying {} events through the workflow code… {secs} s · the timeline works now; steps and state appear when the replay finishes · q quits",
+                h.events().len()
+            );
+            (app.verdict_text(), th.dim, second)
+        }
     };
     let first = Line::from(vec![
         Span::styled("deja debug ", th.bold),

@@ -55,6 +55,10 @@ pub fn build(hist: &HistoryModel, replay: &Replay, task: usize, th: &Theme) -> S
             }
             return StepContent { title, lines, focus: None };
         }
+        Replay::Pending => {
+            lines.push(StepLine::Text(line("… replaying: this task's activations and commands appear here when the replay finishes", th.dim)));
+            return StepContent { title, lines, focus: None };
+        }
     };
     let steps = trace.steps_of_task.get(task).map(Vec::as_slice).unwrap_or(&[]);
     if trace.steps.is_empty() && trace.report.verdict != crate::replay::Verdict::Pass {
