@@ -164,12 +164,13 @@ pub fn align(h: &LoadedHistory, tl: &Timeline, outcome: &ReplayOutcome) -> Align
         last_pos = pos;
         let task = r.map(|(_, r)| r.task).or(e.map(|e| e.task)).unwrap_or(0);
         let mut status = status;
-        if status == RowStatus::OnlyHistory && !divergent {
-            if let Some((_, rec)) = r {
-                if rec.item.kind == Kind::Patch && h.event(rec.event_id).is_some_and(is_deprecated_patch) {
-                    status = RowStatus::Skipped;
-                }
-            }
+        if status == RowStatus::OnlyHistory
+            && !divergent
+            && let Some((_, rec)) = r
+            && rec.item.kind == Kind::Patch
+            && h.event(rec.event_id).is_some_and(is_deprecated_patch)
+        {
+            status = RowStatus::Skipped;
         }
         let note = note.or_else(|| match (r, e) {
             (Some((_, r)), Some(e)) if status == RowStatus::Match => note_for(&r.item, &e.item, r.task, e.task),
@@ -229,10 +230,13 @@ pub fn align(h: &LoadedHistory, tl: &Timeline, outcome: &ReplayOutcome) -> Align
     Alignment { rows, first_divergence, divergence, reached_task }
 }
 
+/// A pair core accepted or skipped: (recorded index, emitted index, status, note).
+type Walked = (Option<usize>, Option<usize>, RowStatus, Option<String>);
+
 /// Core's walk over the two queues up to the pair it rejected.
 struct Walk {
-    /// Pairs core accepted or skipped before it: (recorded index, emitted index, status, note).
-    before: Vec<(Option<usize>, Option<usize>, RowStatus, Option<String>)>,
+    /// Pairs core accepted or skipped before it.
+    before: Vec<Walked>,
     /// The rejected pair (indices into the compared / emitted streams).
     pair: (Option<usize>, Option<usize>),
     /// Where the rest of both streams starts (after the pair).

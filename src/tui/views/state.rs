@@ -10,9 +10,7 @@ use crate::tui::trace::TraceModel;
 
 /// While the first replay runs.
 pub fn pending(th: &Theme) -> PaneText {
-    let mut out = PaneText::new();
-    out.push(line("… replaying: the workflow state after each task appears here when the replay finishes", th.dim));
-    out
+    vec![line("… replaying: the workflow state after each task appears here when the replay finishes", th.dim)]
 }
 
 pub fn build(hist: &HistoryModel, trace: Option<&TraceModel>, task: usize, th: &Theme) -> PaneText {
