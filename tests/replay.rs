@@ -369,3 +369,26 @@ fn verbose_pass_shows_the_exception_the_code_raised() {
     let line = text.lines().find(|l| l.contains("raised")).unwrap_or_else(|| panic!("{text}"));
     assert!(line.contains("workflows.py:491") && line.contains("Dispute DSP-1111 lost: no proof of delivery"), "{text}");
 }
+
+/// A deprecated patch marker core skipped is never the cause `check` groups by: with code
+/// whose activity was renamed (and no patch call), the deprecated-marker history fails on
+/// the activity, like the history without any marker; the history with a live marker
+/// fails on the marker.
+#[test]
+fn check_groups_by_the_pair_core_compared_not_by_a_skipped_deprecated_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("check.json");
+    let out = run(&["check", "tests/fixtures/histories/patching", "-w", "tests/fixtures/code/patching/patch_renamed.py", "--json", json.to_str().unwrap(), "-q"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let sig = |file: &str| {
+        let r = doc["results"].as_array().unwrap().iter().find(|r| r["path"].as_str().unwrap().ends_with(file)).unwrap();
+        r["signature"].as_str().unwrap().to_string()
+    };
+    let (v1, v2, v3) = (sig("patch_v1.json"), sig("patch_v2.json"), sig("patch_v3.json"));
+    assert!(v3.contains("history:ActivityTaskScheduled code:ScheduleActivity"), "{v3}");
+    assert_eq!(v1, v3, "the same cause: the renamed activity");
+    assert!(v2.contains("history:MarkerRecorded code:-"), "{v2}");
+    let groups = doc["summary"]["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2, "{groups:#?}");
+}
