@@ -1622,6 +1622,14 @@ class Session:
             try:
                 return fut.result(timeout=timeout), None
             except concurrent.futures.TimeoutError:
+                # deja debug sets on_progress(steps so far) to fill its UI in as the
+                # replay goes; called on this (the caller's) thread, never fatal.
+                progress = getattr(self, "on_progress", None)
+                if progress is not None:
+                    try:
+                        progress(collector.steps)
+                    except Exception:  # noqa: BLE001
+                        self.on_progress = None
                 if collector.deadlock.is_set() and not fut.done():
                     if not self._deadlock_reported(collector):
                         continue

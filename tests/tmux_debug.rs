@@ -160,11 +160,18 @@ fn q_and_ctrl_c_quit_while_the_big_history_is_still_replaying() {
     let Some(t) = Tmux::start(120, 40, repo) else { return };
     t.wait_for("the shell prompt", Duration::from_secs(10), |s| s.contains(PROMPT.trim_end()));
     let bin = env!("CARGO_BIN_EXE_deja");
+    let command = format!("{bin} debug histories/catalog_reindex_large.json --workflows histories/code/workflows.py; echo deja-exit=$?");
+
+    // Left alone, the steps fill in as the replay goes, then the verdict arrives.
+    t.send_line(&command);
+    t.wait_for("progress", Duration::from_secs(30), |s| s.contains("activations so far"));
+    t.wait_for("the verdict", Duration::from_secs(120), |s| s.contains("✓ pass") && s.contains("every command matched history"));
+    t.keys("q");
+    t.wait_for("the shell", Duration::from_secs(10), |s| s.lines().any(|l| l.starts_with("deja-exit=0")));
+
     for (quit, label) in [("q", "q"), ("C-c", "Ctrl-C")] {
         t.cmd(&["send-keys", "-t", "0", "clear", "Enter"]);
-        t.send_line(&format!(
-            "{bin} debug histories/catalog_reindex_large.json --workflows histories/code/workflows.py; echo deja-exit=$?"
-        ));
+        t.send_line(&command);
         let s = t.wait_for("the debugger, still replaying", Duration::from_secs(30), |s| s.contains("q quit"));
         assert!(s.contains("… replaying") && s.contains("replaying 11684 events"), "{label}: the UI opened before the replay ended:\n{s}");
         // The timeline works meanwhile.

@@ -18,7 +18,7 @@ use super::CodeSetup;
 use crate::cli::DebugArgs;
 use crate::exit;
 use crate::replay::embed::{EmbedError, Interpreter};
-use crate::replay::{ReplayOutcome, pyenv};
+use crate::replay::{ReplayOutcome, Step, pyenv};
 use crate::style::ColorChoice;
 use crate::tui::theme::Theme;
 use crate::tui::trace::ReplayFailure;
@@ -71,6 +71,16 @@ impl PyReplayer {
 
 impl Replayer for PyReplayer {
     fn replay(&mut self) -> Result<ReplayOutcome, ReplayFailure> {
+        self.run(None)
+    }
+
+    fn replay_with_progress(&mut self, progress: &std::sync::mpsc::Sender<Vec<Step>>) -> Result<ReplayOutcome, ReplayFailure> {
+        self.run(Some(progress))
+    }
+}
+
+impl PyReplayer {
+    fn run(&mut self, progress: Option<&std::sync::mpsc::Sender<Vec<Step>>>) -> Result<ReplayOutcome, ReplayFailure> {
         let code = self.setup.code.clone();
         let interp = self.interpreter()?;
         let session = interp.load(&code).map_err(failure)?;
@@ -78,7 +88,11 @@ impl Replayer for PyReplayer {
             session.close();
             return Err(ReplayFailure { message: e.to_string(), detail: String::new() });
         }
-        let outcome = session.replay(&self.history, &self.workflow_id).map_err(failure);
+        let outcome = match progress {
+            Some(p) => session.replay_with_progress(&self.history, &self.workflow_id, p.clone()),
+            None => session.replay(&self.history, &self.workflow_id),
+        }
+        .map_err(failure);
         session.close();
         outcome
     }

@@ -17,7 +17,7 @@ use super::theme::Theme;
 use super::trace::{ReplayFailure, TraceModel};
 use super::views;
 use crate::history::LoadedHistory;
-use crate::replay::ReplayOutcome;
+use crate::replay::{ReplayOutcome, SandboxUse, Step, Verdict};
 
 /// Where the debugger stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,19 +46,28 @@ pub enum Effect {
 }
 
 /// The replay the views show: a trace, why there is none, or none yet (the first replay
-/// is still running; the timeline needs only the history).
+/// is still running; the timeline needs only the history), or the part of the first
+/// replay done so far.
 pub enum Replay {
     Ready(Box<TraceModel>),
     Failed(ReplayFailure),
     Pending,
+    /// The first replay, still running: a trace of the steps recorded so far (built as if
+    /// they passed; the verdict comes with the end) and those steps.
+    Running(Box<TraceModel>, Vec<Step>),
 }
 
 impl Replay {
     pub fn trace(&self) -> Option<&TraceModel> {
         match self {
-            Replay::Ready(t) => Some(t),
+            Replay::Ready(t) | Replay::Running(t, _) => Some(t),
             Replay::Failed(_) | Replay::Pending => None,
         }
+    }
+
+    /// Whether the first replay has not finished yet.
+    pub fn is_running(&self) -> bool {
+        matches!(self, Replay::Pending | Replay::Running(..))
     }
 }
 
@@ -458,10 +467,10 @@ impl App {
             }
             None => {
                 self.message = Some(match &self.replay {
-                    Replay::Ready(t) if t.report.verdict == crate::replay::Verdict::Pass => "no divergence: the replay passed".into(),
+                    Replay::Ready(t) if t.report.verdict == Verdict::Pass => "no divergence: the replay passed".into(),
                     Replay::Ready(_) => "nothing to jump to: no workflow code ran".into(),
                     Replay::Failed(_) => "no trace: the replay could not run (see the header; fix and press r)".into(),
-                    Replay::Pending => "the replay is still running; press d again when it has finished".into(),
+                    Replay::Pending | Replay::Running(..) => "the replay is still running; press d again when it has finished".into(),
                 });
             }
         }
@@ -589,7 +598,7 @@ impl App {
     /// Install a new replay (after `r`), keeping position, breakpoints and folding.
     pub fn set_replay(&mut self, replay: Result<ReplayOutcome, ReplayFailure>) {
         let before = self.verdict_text();
-        let first = matches!(self.replay, Replay::Pending);
+        let first = self.replay.is_running();
         self.replaying = None;
         self.replay = match replay {
             Ok(outcome) => Replay::Ready(Box::new(TraceModel::new(&self.hist, outcome))),
@@ -611,6 +620,35 @@ impl App {
         });
     }
 
+    /// Steps the first replay recorded since the last call: the panes show them at once.
+    /// (Ignored once the replay has finished, and during `r`, which keeps the old trace.)
+    pub fn add_steps(&mut self, new: Vec<Step>) {
+        let mut steps = match std::mem::replace(&mut self.replay, Replay::Pending) {
+            Replay::Pending => Vec::new(),
+            Replay::Running(_, steps) => steps,
+            other => {
+                self.replay = other;
+                return;
+            }
+        };
+        steps.extend(new);
+        let partial = ReplayOutcome {
+            verdict: Verdict::Pass,
+            error_kind: None,
+            message: String::new(),
+            raw: String::new(),
+            frames: Vec::new(),
+            steps: steps.clone(),
+            seconds: 0.0,
+            sandbox: SandboxUse::None,
+            sandbox_note: None,
+            warnings: Vec::new(),
+            output: String::new(),
+        };
+        self.replay = Replay::Running(Box::new(TraceModel::new(&self.hist, partial)), steps);
+        self.refresh();
+    }
+
     /// `✓ pass`, `✗ nondeterminism at event 23`, `✗ could not replay`.
     pub fn verdict_text(&self) -> String {
         match &self.replay {
@@ -623,7 +661,7 @@ impl App {
                 s
             }
             Replay::Failed(_) => "✗ could not replay".into(),
-            Replay::Pending => "… replaying".into(),
+            Replay::Pending | Replay::Running(..) => "… replaying".into(),
         }
     }
 
@@ -640,7 +678,14 @@ impl App {
         self.inspect.state = views::state::build(&self.hist, self.replay.trace(), task, &theme);
         self.inspect.detail = views::detail::build(&self.hist, self.pos, &theme);
         self.inspect.source = views::source::build(&self.hist, self.replay.trace(), event, task, &mut self.sources, &theme);
-        if matches!(self.replay, Replay::Pending) {
+        // The first replay has not reached this task yet.
+        let not_yet = match &self.replay {
+            Replay::Pending => true,
+            Replay::Running(t, _) => t.steps_of_task.get(task).is_none_or(Vec::is_empty),
+            _ => false,
+        };
+        if not_yet {
+            self.inspect.step = views::step::build(&self.hist, &Replay::Pending, task, &theme);
             self.inspect.state = views::state::pending(&theme);
             self.inspect.source = views::source::pending();
         }

@@ -20,12 +20,19 @@ use ratatui::crossterm::event::{Event, KeyEventKind};
 use super::action::action_for;
 use super::app::{App, Effect};
 use super::trace::ReplayFailure;
-use crate::replay::ReplayOutcome;
+use crate::replay::{ReplayOutcome, Step};
 
 /// Runs the user's code (the first replay, and again for `r`). The real one re-imports the
 /// code in the embedded Python; tests can script outcomes. Runs on the worker thread.
 pub trait Replayer {
     fn replay(&mut self) -> Result<ReplayOutcome, ReplayFailure>;
+
+    /// [`Replayer::replay`], sending the steps recorded so far to `progress` while it runs
+    /// (the UI fills in as the replay goes). By default nothing comes before the end.
+    fn replay_with_progress(&mut self, progress: &Sender<Vec<Step>>) -> Result<ReplayOutcome, ReplayFailure> {
+        let _ = progress;
+        self.replay()
+    }
 }
 
 type Outcome = Result<ReplayOutcome, ReplayFailure>;
@@ -34,6 +41,7 @@ type Outcome = Result<ReplayOutcome, ReplayFailure>;
 pub struct Background {
     requests: Sender<()>,
     results: Receiver<Outcome>,
+    progress: Receiver<Vec<Step>>,
     busy: bool,
 }
 
@@ -42,14 +50,20 @@ impl Background {
     pub fn spawn(mut replayer: Box<dyn Replayer + Send>) -> io::Result<Background> {
         let (requests, todo) = mpsc::channel::<()>();
         let (done, results) = mpsc::channel::<Outcome>();
+        let (steps, progress) = mpsc::channel::<Vec<Step>>();
         std::thread::Builder::new().name("deja-replay".into()).spawn(move || {
             for () in todo {
-                if done.send(replayer.replay()).is_err() {
+                if done.send(replayer.replay_with_progress(&steps)).is_err() {
                     return; // the UI has gone
                 }
             }
         })?;
-        Ok(Background { requests, results, busy: false })
+        Ok(Background { requests, results, progress, busy: false })
+    }
+
+    /// Steps the running replay has recorded since the last call (never blocks).
+    pub fn new_steps(&mut self) -> Vec<Step> {
+        self.progress.try_iter().flatten().collect()
     }
 
     /// Ask for a replay; its result comes from [`Background::try_result`].
@@ -108,6 +122,10 @@ where
 {
     let mut first = true;
     loop {
+        let steps = replays.new_steps();
+        if !steps.is_empty() {
+            app.add_steps(steps);
+        }
         if let Some(result) = replays.try_result() {
             app.set_replay(result);
         }

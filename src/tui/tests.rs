@@ -558,3 +558,31 @@ fn the_trace_fills_in_when_the_replay_finishes() {
     assert!(text.contains("✗ nondeterminism at event 23") && !text.contains("… replaying"), "{text}");
     assert!(a.replaying.is_none());
 }
+
+#[test]
+fn steps_fill_in_as_the_first_replay_goes() {
+    let (h, out) = replayed(CART, CODE_V2, &["cart"]);
+    let out = out.expect("a replay");
+    let mut a = App::replaying(h, Theme::plain(), String::new());
+    let steps: Vec<_> = out.steps.iter().filter(|s| !s.is_eviction()).cloned().collect();
+    assert!(steps.len() >= 3, "{}", steps.len());
+    // The first two activations arrive (tasks 1 and 2).
+    a.add_steps(steps[..1].to_vec());
+    a.add_steps(steps[1..2].to_vec());
+    assert!(a.replay.is_running());
+    snap!("replaying_partial_80x24", screen(&a, 80, 24));
+    let text = screen(&a, 120, 40);
+    assert!(text.contains("2 activations so far") && text.contains("… replaying"), "{text}");
+    assert!(text.contains("delivered to the code"), "task 1's step is shown:\n{text}");
+    a.go(Pos::Task(4));
+    let text = screen(&a, 120, 40);
+    assert!(text.contains("… replaying: this task's activations"), "task 5 is not replayed yet:\n{text}");
+    a.go(Pos::Task(0));
+    // The end: the real verdict, at the divergence.
+    a.set_replay(Ok(out));
+    assert!(!a.replay.is_running());
+    assert_eq!(a.pos, Pos::Event(23));
+    // Later batches (none should come) cannot turn a finished replay back into a partial one.
+    a.add_steps(steps[..1].to_vec());
+    assert!(matches!(a.replay, Replay::Ready(_)));
+}
