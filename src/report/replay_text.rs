@@ -120,7 +120,12 @@ fn terminal_safe(s: &str) -> String {
 /// replay) and the code's printed output (with -v; otherwise how many lines).
 fn print_warnings_and_output(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Styles) -> std::io::Result<()> {
     for warning in &r.warnings {
-        writeln!(w, "  {} {}", paint(st.warn, "warning:"), terminal_safe(warning))?;
+        // `file:line: Category: message`: the file as the user typed it (relative).
+        let shown = match warning.split_once(": ").and_then(|(loc, rest)| loc.rsplit_once(':').map(|(file, line)| (file, line, rest))) {
+            Some((file, line, rest)) if line.chars().all(|c| c.is_ascii_digit()) => format!("{}:{line}: {rest}", display_path(file)),
+            _ => warning.clone(),
+        };
+        writeln!(w, "  {} {}", paint(st.warn, "warning:"), terminal_safe(&shown))?;
     }
     let printed: Vec<&str> = r.output.lines().collect();
     if printed.is_empty() {
