@@ -850,6 +850,12 @@ def _install_capture() -> None:
             # dropped, for an abandoned pipeline), never printed.
             sink = _CAPTURE.accepts()
             if sink is not None:
+                if not _FILTER.is_user(filename):
+                    # Raised inside the SDK (its sandbox warns about asyncio.wait()):
+                    # point at the user line that made the call.
+                    user = _first_user_frame(sys._getframe(1))
+                    if user is not None:
+                        filename, lineno = user[0], user[1]
                 sink.warnings.append(f"{filename}:{lineno}: {category.__name__}: {message}")
             return
         _ORIG_SHOWWARNING(message, category, filename, lineno, file, line)
@@ -1608,10 +1614,13 @@ class Session:
     def __init__(self, classes: list[type], replayer_kwargs: dict, record_state: bool, queries: list[str]) -> None:
         self._classes = classes
         self.registered: list[str] = []
+        # workflow type ("*" = dynamic) -> its query names ("*" = a dynamic query handler)
+        self.queries: dict[str, list[str]] = {}
         self._modules: dict[str, str] = {}  # workflow type -> the module its sandbox imports
         for cls in classes:
             defn = temporalio.workflow._Definition.from_class(cls)
             self.registered.append(defn.name if defn.name else "*")
+            self.queries[defn.name if defn.name else "*"] = sorted(q if q else "*" for q in defn.queries)
             self._modules[defn.name if defn.name else "*"] = deja_sandbox_reuse.module_of(cls)
         self._kwargs = replayer_kwargs
         self._debug = bool(replayer_kwargs.get("debug_mode")) or bool(os.environ.get("TEMPORAL_DEBUG"))
@@ -1784,6 +1793,14 @@ class Session:
             try:
                 return fut.result(timeout=timeout), None
             except concurrent.futures.TimeoutError:
+                # deja debug sets on_progress(steps so far) to fill its UI in as the
+                # replay goes; called on this (the caller's) thread, never fatal.
+                progress = getattr(self, "on_progress", None)
+                if progress is not None:
+                    try:
+                        progress(collector.steps)
+                    except Exception:  # noqa: BLE001
+                        self.on_progress = None
                 if collector.deadlock.is_set() and not fut.done():
                     if not self._deadlock_reported(collector):
                         continue

@@ -206,7 +206,29 @@ fn state_and_queries_are_recorded_when_asked() {
     let (code, r, err) = replay_json("histories/order_fulfillment.json", "histories/code/workflows.py", &["--query", "status"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(r["verdict"], "pass", "recording state does not change the verdict");
-    let _ = r;
+    // Every activation carries the query's result and the instance's fields.
+    let trace = r["trace"].as_array().expect("trace");
+    assert!(!trace.is_empty());
+    for (i, t) in trace.iter().enumerate() {
+        assert!(t["state"]["queries"]["status"]["result"].is_string(), "step {i}: {t:#}");
+        assert!(t["state"]["fields"]["status"].is_string(), "step {i}: {t:#}");
+    }
+    let last = trace.last().unwrap()["state"]["queries"]["status"]["result"].as_str().unwrap();
+    assert!(last.contains("\"completed\""), "{last}");
+
+    // -v prints them per activation.
+    let out = run(&["replay", "histories/order_fulfillment.json", "-w", "histories/code/workflows.py", "--query", "status", "-v"]);
+    let text = stdout(&out);
+    assert!(text.contains("state after each activation:"), "{text}");
+    assert_eq!(text.matches("    query status = {").count(), trace.len(), "{text}");
+    assert!(text.contains("    status = 'completed'"), "{text}");
+
+    // An unknown query name is a usage error naming the workflow's queries.
+    let out = run(&["replay", "histories/order_fulfillment.json", "-w", "histories/code/workflows.py", "--query", "nosuch"]);
+    assert_eq!(code_of(&out), 2, "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("nosuch") && err.contains("OrderFulfillmentWorkflow") && err.contains("its queries: status"), "{err}");
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
 }
 
 #[test]
@@ -255,4 +277,118 @@ fn verbose_success_shows_aligned_tasks() {
     assert!(text.contains("workflow task 1"), "{text}");
     assert!(text.contains("MarkerRecorded patch refund-fraud-check"), "{text}");
     assert!(text.contains("written by core after the patch marker"), "core's own upsert is marked, not a divergence: {text}");
+}
+
+/// The header's pair, the table's ▶ row and the JSON's `divergence.row` /
+/// `alignment.rows[first_divergence]` name the same pair (real histories recorded by
+/// tests/fixtures/histories/generate.py from tests/fixtures/code/patching/).
+#[test]
+fn header_table_and_json_agree_on_the_divergence_for_patch_changes() {
+    // (history, code, the event core compared, the command it compared it with)
+    let cases = [
+        ("patch_v2.json", "patch_v1.py", 5, None), // patched() call removed: the marker alone
+        ("patch_v2.json", "patch_v4.py", 5, None),
+        ("patch_v3.json", "patch_v1.py", 13, Some("CompleteWorkflowExecution")), // deprecated marker skipped by core
+        ("patch_v1.json", "patch_v3.py", 11, Some("StartTimer")),
+    ];
+    for (history, code, event, command) in cases {
+        let h = format!("tests/fixtures/histories/patching/{history}");
+        let w = format!("tests/fixtures/code/patching/{code}");
+        let (c, r, err) = replay_json(&h, &w, &[]);
+        assert_eq!((c, r["verdict"].as_str()), (1, Some("nondeterminism")), "{history} x {code}: {err}");
+        let row = &r["divergence"]["row"];
+        let first = r["alignment"]["first_divergence"].as_u64().expect("a marked row") as usize;
+        assert_eq!(row, &r["alignment"]["rows"][first], "{history} x {code}: JSON divergence vs marked row");
+        assert_eq!(row["recorded"]["event_id"], event, "{history} x {code}: {row:#}");
+        assert_eq!(row["emitted"]["item"]["command"].as_str(), command, "{history} x {code}: {row:#}");
+
+        let out = run(&["replay", &h, "-w", &w, "--color", "never"]);
+        let text = stdout(&out);
+        let hist_line = text.lines().find(|l| l.trim_start().starts_with("history recorded:")).unwrap_or_default();
+        let code_line = text.lines().find(|l| l.trim_start().starts_with("code emitted:")).unwrap_or_default();
+        assert!(hist_line.contains(&format!("event {event} ")), "{history} x {code}: {text}");
+        match command {
+            Some(cmd) => assert!(code_line.contains(cmd), "{history} x {code}: {text}"),
+            None => assert!(code_line.contains("nothing here"), "{history} x {code}: {text}"),
+        }
+        let marked = text.lines().find(|l| l.trim_start().starts_with('▶') && !l.contains('│')).unwrap_or_default();
+        assert!(marked.contains(&format!(" {event} ")), "{history} x {code}: ▶ row is {marked:?}\n{text}");
+        let mark = if command.is_some() { "≠" } else { "-" };
+        assert!(marked.trim_start_matches(['▶', ' ']).starts_with(mark), "{history} x {code}: ▶ row is {marked:?}");
+        match command {
+            Some(cmd) => assert!(marked.contains(cmd), "{history} x {code}: {marked:?}"),
+            None => assert!(marked.trim_end().ends_with('—'), "{history} x {code}: {marked:?}"),
+        }
+    }
+}
+
+/// The SDK's own warning (asyncio.wait on workflow tasks) and what the code printed reach
+/// every report: JSON fields, text under the verdict, `check --json` per history. The
+/// history was recorded from this very workflow (tests/fixtures/histories/generate.py).
+#[test]
+fn sdk_warnings_and_printed_output_are_reported() {
+    let h = "tests/fixtures/histories/asyncio_wait.json";
+    let w = "tests/fixtures/code/asyncio_wait/wait_workflow.py";
+    let (c, r, err) = replay_json(h, w, &[]);
+    assert_eq!((c, r["verdict"].as_str()), (0, Some("pass")), "{err}");
+    let warnings: Vec<&str> = r["warnings"].as_array().expect("warnings").iter().filter_map(|v| v.as_str()).collect();
+    assert!(
+        warnings.iter().any(|w| w.contains("asyncio.wait() is non-deterministic") && w.contains("wait_workflow.py:32:")),
+        "the SDK's warning, at the user's line: {warnings:?}"
+    );
+    assert_eq!(r["output"], "assembled 2 parts\n");
+
+    let out = run(&["replay", h, "-w", w]);
+    let text = stdout(&out);
+    assert!(text.lines().nth(1).is_some_and(|l| l.contains("warning:") && l.contains("asyncio.wait() is non-deterministic")), "{text}");
+    assert!(text.contains("printed 1 line (-v shows it)") && !text.contains("assembled 2 parts"), "{text}");
+    let out = run(&["replay", h, "-w", w, "-v"]);
+    assert!(stdout(&out).contains("    assembled 2 parts"), "{}", stdout(&out));
+
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("check.json");
+    let out = run(&["check", h, "-w", w, "--json", json.to_str().unwrap(), "-q"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let entry = &doc["results"][0];
+    assert!(entry["warnings"].to_string().contains("asyncio.wait() is non-deterministic"), "{entry:#}");
+    assert_eq!(entry["report"]["output"], "assembled 2 parts\n");
+}
+
+/// A passing replay whose code raised (the SDK failed the workflow with it, as recorded):
+/// -v says what was raised and where, as the JSON does.
+#[test]
+fn verbose_pass_shows_the_exception_the_code_raised() {
+    let h = "histories/chargeback_dispute_failed.json";
+    let (_, r, _) = replay_json(h, "histories/code/workflows.py", &[]);
+    let json_has = r.to_string().contains("Dispute DSP-1111 lost: no proof of delivery");
+    assert!(json_has);
+    let out = run(&["replay", h, "-w", "histories/code/workflows.py", "-v"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    let line = text.lines().find(|l| l.contains("raised")).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("workflows.py:491") && line.contains("Dispute DSP-1111 lost: no proof of delivery"), "{text}");
+}
+
+/// A deprecated patch marker core skipped is never the cause `check` groups by: with code
+/// whose activity was renamed (and no patch call), the deprecated-marker history fails on
+/// the activity, like the history without any marker; the history with a live marker
+/// fails on the marker.
+#[test]
+fn check_groups_by_the_pair_core_compared_not_by_a_skipped_deprecated_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("check.json");
+    let out = run(&["check", "tests/fixtures/histories/patching", "-w", "tests/fixtures/code/patching/patch_renamed.py", "--json", json.to_str().unwrap(), "-q"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let sig = |file: &str| {
+        let r = doc["results"].as_array().unwrap().iter().find(|r| r["path"].as_str().unwrap().ends_with(file)).unwrap();
+        r["signature"].as_str().unwrap().to_string()
+    };
+    let (v1, v2, v3) = (sig("patch_v1.json"), sig("patch_v2.json"), sig("patch_v3.json"));
+    assert!(v3.contains("history:ActivityTaskScheduled code:ScheduleActivity"), "{v3}");
+    assert_eq!(v1, v3, "the same cause: the renamed activity");
+    assert!(v2.contains("history:MarkerRecorded code:-"), "{v2}");
+    let groups = doc["summary"]["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2, "{groups:#?}");
 }

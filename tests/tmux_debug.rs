@@ -25,7 +25,10 @@ impl Tmux {
             Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()),
             "tmux is not installed: run `bash scripts/install-test-deps.sh` (make test does)"
         );
-        let mut t = Tmux { socket: format!("deja-test-{}", std::process::id()), socket_path: None };
+        // One server per test (tests run in parallel threads of one process).
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut t = Tmux { socket: format!("deja-test-{}-{n}", std::process::id()), socket_path: None };
         let out = t.cmd(&[
             "new-session",
             "-d",
@@ -65,6 +68,11 @@ impl Tmux {
 
     fn keys(&self, keys: &str) {
         self.cmd(&["send-keys", "-t", "0", "-l", keys]);
+    }
+
+    /// A key by tmux name (`C-c`), not literal text.
+    fn key(&self, name: &str) {
+        self.cmd(&["send-keys", "-t", "0", name]);
     }
 
     fn screen(&self) -> String {
@@ -109,9 +117,10 @@ fn debug_divergence_step_back_quit_restores_terminal() {
     t.send_line(&format!(
         "{bin} debug histories/shopping_cart.json --workflows histories/code_v2/workflows.py; echo deja-exit=$?"
     ));
-    let s = t.wait_for("the debugger", Duration::from_secs(60), |s| s.contains("q quit"));
+    t.wait_for("the debugger", Duration::from_secs(60), |s| s.contains("q quit"));
     assert!(t.alternate_on(), "the UI runs on the alternate screen");
-    assert!(s.contains("nondeterminism"), "{s}");
+    // The UI opens at once; the verdict arrives when the replay (on its own thread) ends.
+    t.wait_for("the verdict", Duration::from_secs(60), |s| s.contains("nondeterminism"));
 
     // From the start, d jumps to the divergence: event 23, both sides of the diff.
     t.keys("g");
@@ -140,4 +149,50 @@ fn debug_divergence_step_back_quit_restores_terminal() {
         (s.contains("raw-flags=0") || s.contains("raw-flags=1")) && s.trim_end().ends_with(PROMPT.trim_end())
     });
     assert!(s.contains("raw-flags=0"), "raw mode left on:\n{s}");
+}
+
+/// The UI opens while the replay runs (the timeline needs only the history); `q` and
+/// Ctrl-C quit at once even though Python is busy replaying 11,684 events, and the
+/// terminal comes back.
+#[test]
+fn q_and_ctrl_c_quit_while_the_big_history_is_still_replaying() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let Some(t) = Tmux::start(120, 40, repo) else { return };
+    t.wait_for("the shell prompt", Duration::from_secs(10), |s| s.contains(PROMPT.trim_end()));
+    let bin = env!("CARGO_BIN_EXE_deja");
+    let command = format!("{bin} debug histories/catalog_reindex_large.json --workflows histories/code/workflows.py; echo deja-exit=$?");
+
+    // Left alone, the steps fill in as the replay goes, then the verdict arrives.
+    t.send_line(&command);
+    t.wait_for("progress", Duration::from_secs(30), |s| s.contains("activations so far"));
+    t.wait_for("the verdict", Duration::from_secs(120), |s| s.contains("✓ pass") && s.contains("every command matched history"));
+    t.keys("q");
+    t.wait_for("the shell", Duration::from_secs(10), |s| s.lines().any(|l| l.starts_with("deja-exit=0")));
+
+    for (quit, label) in [("q", "q"), ("C-c", "Ctrl-C")] {
+        t.cmd(&["send-keys", "-t", "0", "clear", "Enter"]);
+        t.send_line(&command);
+        let s = t.wait_for("the debugger, still replaying", Duration::from_secs(30), |s| s.contains("q quit"));
+        assert!(s.contains("… replaying") && s.contains("replaying 11684 events"), "{label}: the UI opened before the replay ended:\n{s}");
+        // The timeline works meanwhile.
+        t.keys("j");
+        t.wait_for("a step on the timeline", Duration::from_secs(5), |s| s.contains("event 1/11684"));
+        let s = t.screen();
+        assert!(s.contains("… replaying"), "{label}: still replaying when the key is pressed:\n{s}");
+        let pressed = Instant::now();
+        if quit == "q" {
+            t.keys("q");
+        } else {
+            t.key(quit);
+        }
+        // (The typed command line contains "deja-exit=" too: wait for echo's own line.)
+        let s = t.wait_for("the shell", Duration::from_secs(10), |s| s.lines().any(|l| l.starts_with("deja-exit=")));
+        assert!(pressed.elapsed() < Duration::from_secs(3), "{label}: quitting took {:?}", pressed.elapsed());
+        assert!(s.contains("deja-exit=0"), "{label}: exit status:\n{s}");
+        assert!(!s.contains("KeyboardInterrupt") && !s.contains("importing temporalio failed"), "{label}:\n{s}");
+        assert!(!t.alternate_on(), "{label}: alternate screen left");
+        t.send_line("stty -a | grep -c -- -icanon | sed s/^/raw-flags=/");
+        let s = t.wait_for("stty", Duration::from_secs(5), |s| s.contains("raw-flags=0") || s.contains("raw-flags=1"));
+        assert!(s.contains("raw-flags=0"), "{label}: raw mode left on:\n{s}");
+    }
 }

@@ -40,6 +40,7 @@ struct Entry<'a> {
     sandbox: SandboxUse,
     #[serde(skip_serializing_if = "Option::is_none")]
     sandbox_note: Option<&'a str>,
+    warnings: &'a [String],
     report: Option<&'a serde_json::Value>,
 }
 
@@ -59,6 +60,7 @@ impl<'a> Entry<'a> {
             seconds: r.seconds,
             sandbox: r.sandbox,
             sandbox_note: r.sandbox_note.as_deref(),
+            warnings: &r.warnings,
             report: r.report.as_ref(),
         }
     }

@@ -48,6 +48,9 @@ pub struct HistoryResult {
     /// Why the module was imported afresh, when it is not reusable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox_note: Option<String>,
+    /// Python warnings the replay raised (e.g. the SDK's asyncio.wait() warning).
+    #[serde(default)]
+    pub warnings: Vec<String>,
     /// The human report (`deja replay`'s renderer), in the terminal's colours; failures only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
@@ -76,6 +79,7 @@ impl HistoryResult {
             seconds: 0.0,
             sandbox: SandboxUse::None,
             sandbox_note: None,
+            warnings: Vec::new(),
             text: None,
             plain: None,
             report: None,
@@ -99,6 +103,7 @@ impl HistoryResult {
             seconds: r.seconds,
             sandbox: r.sandbox,
             sandbox_note: r.sandbox_note.clone(),
+            warnings: r.warnings.clone(),
             text: None,
             plain: None,
             report: None,

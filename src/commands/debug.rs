@@ -1,6 +1,7 @@
-//! `deja debug HISTORY --workflows …`: replay once with the full trace (state after every
-//! activation), then step through it in a terminal UI; `r` re-imports the code and replays
-//! again.
+//! `deja debug HISTORY --workflows …`: open the history in a terminal UI at once and
+//! replay it with the full trace (state after every activation) on a worker thread; the
+//! trace fills in when the replay finishes; `r` re-imports the code and replays again.
+//! Python runs only on that worker thread, so `q`/Ctrl-C quit at any time.
 //!
 //! Problems with the history or the flags stop the command before the UI opens, as in
 //! `replay`. Problems with the *code* (it does not import, a workflow type is not
@@ -17,34 +18,28 @@ use super::CodeSetup;
 use crate::cli::DebugArgs;
 use crate::exit;
 use crate::replay::embed::{EmbedError, Interpreter};
-use crate::replay::{ReplayOutcome, pyenv};
+use crate::replay::{ReplayOutcome, Step, pyenv};
 use crate::style::ColorChoice;
 use crate::tui::theme::Theme;
 use crate::tui::trace::ReplayFailure;
-use crate::tui::{App, Replayer};
+use crate::tui::{App, Background, Replayer};
 
 pub fn run(args: DebugArgs, verbose: u8, color: ColorChoice) -> Result<u8> {
+    let started = Instant::now();
     let history = super::replay::load_history(&args.source)?;
     // Always record state: the State pane is half of what the debugger is for.
     let setup = super::resolve_code(&args.code, &args.query, true)?;
+    crate::tui::require_terminal()?;
     let code_label = setup.code.workflows.iter().map(|w| crate::report::display_path(w)).collect::<Vec<_>>().join(", ");
-    let mut replayer = PyReplayer::new(setup, history.encode(), history.workflow_id.clone());
-
-    eprintln!("deja debug: replaying {} ({} events)…", history.source, history.events().len());
-    let started = Instant::now();
-    let first = replayer.replay();
-    let replayed = Instant::now();
-    let mut app = App::new(history, first, Theme::new(color.should_colorize(true)), code_label);
-    let built = replayed.elapsed();
+    let workflow_type = history.workflow_type().to_string();
+    let replayer = PyReplayer::new(setup, history.encode(), history.workflow_id.clone(), workflow_type);
+    let mut replays = Background::spawn(Box::new(replayer))?;
+    replays.start();
+    let mut app = App::replaying(history, Theme::new(color.should_colorize(true)), code_label);
     let mut first_frame = None;
-    crate::tui::run_in_terminal(&mut app, &mut replayer, || first_frame = Some(replayed.elapsed()))?;
+    crate::tui::run_in_terminal(&mut app, &mut replays, || first_frame = Some(started.elapsed()))?;
     if verbose > 0 {
-        eprintln!(
-            "deja debug: replay {:.0} ms; after it, state built in {:.0} ms, first frame at {:.0} ms",
-            (replayed - started).as_secs_f64() * 1e3,
-            built.as_secs_f64() * 1e3,
-            first_frame.unwrap_or_default().as_secs_f64() * 1e3,
-        );
+        eprintln!("deja debug: first frame at {:.0} ms", first_frame.unwrap_or_default().as_secs_f64() * 1e3);
     }
     Ok(exit::OK)
 }
@@ -55,12 +50,13 @@ struct PyReplayer {
     setup: CodeSetup,
     history: Vec<u8>,
     workflow_id: String,
+    workflow_type: String,
     interp: Option<Interpreter>,
 }
 
 impl PyReplayer {
-    fn new(setup: CodeSetup, history: Vec<u8>, workflow_id: String) -> PyReplayer {
-        PyReplayer { setup, history, workflow_id, interp: None }
+    fn new(setup: CodeSetup, history: Vec<u8>, workflow_id: String, workflow_type: String) -> PyReplayer {
+        PyReplayer { setup, history, workflow_id, workflow_type, interp: None }
     }
 
     fn interpreter(&mut self) -> Result<&Interpreter, ReplayFailure> {
@@ -75,10 +71,28 @@ impl PyReplayer {
 
 impl Replayer for PyReplayer {
     fn replay(&mut self) -> Result<ReplayOutcome, ReplayFailure> {
+        self.run(None)
+    }
+
+    fn replay_with_progress(&mut self, progress: &std::sync::mpsc::Sender<Vec<Step>>) -> Result<ReplayOutcome, ReplayFailure> {
+        self.run(Some(progress))
+    }
+}
+
+impl PyReplayer {
+    fn run(&mut self, progress: Option<&std::sync::mpsc::Sender<Vec<Step>>>) -> Result<ReplayOutcome, ReplayFailure> {
         let code = self.setup.code.clone();
         let interp = self.interpreter()?;
         let session = interp.load(&code).map_err(failure)?;
-        let outcome = session.replay(&self.history, &self.workflow_id).map_err(failure);
+        if let Err(e) = super::replay::check_queries(&session.queries, &self.workflow_type, &code.queries) {
+            session.close();
+            return Err(ReplayFailure { message: e.to_string(), detail: String::new() });
+        }
+        let outcome = match progress {
+            Some(p) => session.replay_with_progress(&self.history, &self.workflow_id, p.clone()),
+            None => session.replay(&self.history, &self.workflow_id),
+        }
+        .map_err(failure);
         session.close();
         outcome
     }

@@ -23,6 +23,25 @@ pub fn load_history(source: &HistorySource) -> Result<LoadedHistory> {
     }
 }
 
+/// Every asked-for query must exist on the workflow type the history runs (a typo would
+/// otherwise record an error per step and be easy to miss). Built-in `__…` queries and
+/// dynamic query handlers accept any name; an unregistered type is the replay's own error.
+pub fn check_queries(by_type: &std::collections::BTreeMap<String, Vec<String>>, workflow_type: &str, queries: &[String]) -> Result<()> {
+    let Some(known) = by_type.get(workflow_type).or_else(|| by_type.get("*")) else {
+        return Ok(());
+    };
+    if known.iter().any(|q| q == "*") {
+        return Ok(());
+    }
+    for q in queries {
+        if !q.starts_with("__") && !known.contains(q) {
+            let list = if known.is_empty() { "it defines none".to_string() } else { format!("its queries: {}", known.join(", ")) };
+            anyhow::bail!("--query {q}: workflow {workflow_type} has no query named '{q}' ({list}); fix the name or drop the flag");
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: ReplayArgs, verbose: u8, st: &Styles) -> Result<u8> {
     let mut h = load_history(&args.source)?;
     if let Some(until) = args.until {
@@ -31,8 +50,11 @@ pub fn run(args: ReplayArgs, verbose: u8, st: &Styles) -> Result<u8> {
         }
         h = h.truncated_to_task_of(until);
     }
-    let setup = super::resolve_code(&args.code, &args.query, !args.query.is_empty())?;
+    let mut setup = super::resolve_code(&args.code, &args.query, false)?;
+    // Queries (from --query or [tool.deja]) are recorded with the state they run against.
+    setup.code.record_state = !setup.code.queries.is_empty();
     let (_interp, session) = super::start_python(&setup, verbose)?;
+    check_queries(&session.queries, h.workflow_type(), &setup.code.queries)?;
     let outcome = session.replay(&h.encode(), &h.workflow_id).map_err(|e| super::explain(e, verbose))?;
     let tl = Timeline::new(h.events());
     let mut report = ReplayReport::build(&h, &tl, &outcome);

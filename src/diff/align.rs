@@ -142,14 +142,21 @@ pub fn align(h: &LoadedHistory, tl: &Timeline, outcome: &ReplayOutcome) -> Align
         }
     }
 
-    let old: Vec<(&Kind, &str)> = compared.iter().map(|(_, r)| (&r.item.kind, r.item.key.as_str())).collect();
-    let new: Vec<(&Kind, &str)> = emitted.iter().map(|e| (&e.item.kind, e.item.key.as_str())).collect();
+    // Core matches commands to command events as a queue, so the pair it complains about is
+    // the one its queue reached: walk both streams the way core does (skipping what core
+    // skips) up to the first pair core would reject. That pair is the divergence — one row,
+    // which the header, the table's ▶ and the JSON all read.
+    let walk = (outcome.verdict == Verdict::Nondeterminism).then(|| core_walk(h, outcome, &compared, &emitted)).flatten();
+    let (from_old, from_new) = walk.as_ref().map_or((0, 0), |w| w.rest);
+    let old: Vec<(&Kind, &str)> = compared[from_old..].iter().map(|(_, r)| (&r.item.kind, r.item.key.as_str())).collect();
+    let new: Vec<(&Kind, &str)> = emitted[from_new..].iter().map(|e| (&e.item.kind, e.item.key.as_str())).collect();
     let ops = capture_diff_slices(Algorithm::Myers, &old, &new);
 
     // Rows in stream order; positions keep recorded-only rows (skipped, not reached) in place.
-    let mut rows: Vec<(f64, Row)> = rows_fixed.into_iter().map(|(p, r)| (p as f64, r)).collect();
+    // The bool marks the divergence row.
+    let mut rows: Vec<(f64, bool, Row)> = rows_fixed.into_iter().map(|(p, r)| (p as f64, false, r)).collect();
     let mut last_pos = 0f64;
-    let mut push_pair = |rows: &mut Vec<(f64, Row)>, r: Option<&(usize, Recorded)>, e: Option<&Emitted>, status: RowStatus| {
+    let mut push_pair = |rows: &mut Vec<(f64, bool, Row)>, r: Option<&(usize, Recorded)>, e: Option<&Emitted>, status: RowStatus, note: Option<String>, divergent: bool| {
         let pos = match r {
             Some((p, _)) => *p as f64,
             None => last_pos + 0.001,
@@ -157,34 +164,49 @@ pub fn align(h: &LoadedHistory, tl: &Timeline, outcome: &ReplayOutcome) -> Align
         last_pos = pos;
         let task = r.map(|(_, r)| r.task).or(e.map(|e| e.task)).unwrap_or(0);
         let mut status = status;
-        if status == RowStatus::OnlyHistory {
-            if let Some((_, rec)) = r {
-                if rec.item.kind == Kind::Patch && h.event(rec.event_id).is_some_and(is_deprecated_patch) {
-                    status = RowStatus::Skipped;
-                }
-            }
+        if status == RowStatus::OnlyHistory
+            && !divergent
+            && let Some((_, rec)) = r
+            && rec.item.kind == Kind::Patch
+            && h.event(rec.event_id).is_some_and(is_deprecated_patch)
+        {
+            status = RowStatus::Skipped;
         }
-        let note = match (r, e) {
+        let note = note.or_else(|| match (r, e) {
             (Some((_, r)), Some(e)) if status == RowStatus::Match => note_for(&r.item, &e.item, r.task, e.task),
             _ => None,
-        };
-        rows.push((pos, Row { task, status, recorded: r.map(|(_, r)| r.clone()), emitted: e.cloned(), note }));
+        });
+        rows.push((pos, divergent, Row { task, status, recorded: r.map(|(_, r)| r.clone()), emitted: e.cloned(), note }));
     };
+    if let Some(w) = &walk {
+        for (r, e, status, note) in &w.before {
+            push_pair(&mut rows, r.map(|i| &compared[i]), e.map(|j| &emitted[j]), *status, note.clone(), false);
+        }
+        let (r, e) = w.pair;
+        let status = match (r, e) {
+            (Some(_), Some(_)) => RowStatus::Differs,
+            (Some(_), None) => RowStatus::OnlyHistory,
+            _ => RowStatus::OnlyCode,
+        };
+        push_pair(&mut rows, r.map(|i| &compared[i]), e.map(|j| &emitted[j]), status, None, true);
+    }
+    let compared = &compared[from_old..];
+    let emitted = &emitted[from_new..];
     for op in ops {
         match op {
             DiffOp::Equal { old_index, new_index, len } => {
                 for k in 0..len {
-                    push_pair(&mut rows, Some(&compared[old_index + k]), Some(&emitted[new_index + k]), RowStatus::Match);
+                    push_pair(&mut rows, Some(&compared[old_index + k]), Some(&emitted[new_index + k]), RowStatus::Match, None, false);
                 }
             }
             DiffOp::Delete { old_index, old_len, .. } => {
                 for k in 0..old_len {
-                    push_pair(&mut rows, Some(&compared[old_index + k]), None, RowStatus::OnlyHistory);
+                    push_pair(&mut rows, Some(&compared[old_index + k]), None, RowStatus::OnlyHistory, None, false);
                 }
             }
             DiffOp::Insert { new_index, new_len, .. } => {
                 for k in 0..new_len {
-                    push_pair(&mut rows, None, Some(&emitted[new_index + k]), RowStatus::OnlyCode);
+                    push_pair(&mut rows, None, Some(&emitted[new_index + k]), RowStatus::OnlyCode, None, false);
                 }
             }
             DiffOp::Replace { old_index, old_len, new_index, new_len } => {
@@ -196,46 +218,88 @@ pub fn align(h: &LoadedHistory, tl: &Timeline, outcome: &ReplayOutcome) -> Align
                         (Some(_), None) => RowStatus::OnlyHistory,
                         _ => RowStatus::OnlyCode,
                     };
-                    push_pair(&mut rows, r, e, status);
+                    push_pair(&mut rows, r, e, status, None, false);
                 }
             }
         }
     }
-    rows.sort_by(|a, b| a.1.task.cmp(&b.1.task).then(a.0.total_cmp(&b.0)));
-    let rows: Vec<Row> = rows.into_iter().map(|(_, r)| r).collect();
-
-    // Core matches commands to command events as a queue, so the pair it complains about is
-    // positional: the k-th command against the k-th event. The Myers rows above show what
-    // changed; the divergence shows what core compared.
-    let (divergence, first_divergence) = if outcome.verdict == Verdict::Nondeterminism {
-        let named = event_id_in_message(&outcome.message).and_then(|id| compared.iter().position(|(_, r)| r.event_id == id));
-        let positional = (0..old.len().max(new.len())).find(|&i| old.get(i) != new.get(i));
-        match named.or(positional) {
-            Some(k) => {
-                let rec = compared.get(k).map(|(_, r)| r.clone());
-                let emi = emitted.get(k).cloned();
-                let status = match (&rec, &emi) {
-                    (Some(r), Some(e)) if r.item.matches(&e.item) => RowStatus::Match,
-                    (Some(_), Some(_)) => RowStatus::Differs,
-                    (Some(_), None) => RowStatus::OnlyHistory,
-                    _ => RowStatus::OnlyCode,
-                };
-                let task = rec.as_ref().map(|r| r.task).or(emi.as_ref().map(|e| e.task)).unwrap_or(0);
-                // Mark the first non-matching row that holds either side of the pair.
-                let holds = |r: &Row| {
-                    r.status != RowStatus::Match
-                        && (r.recorded.as_ref().zip(rec.as_ref()).is_some_and(|(a, b)| a.event_id == b.event_id)
-                            || r.emitted.as_ref().zip(emi.as_ref()).is_some_and(|(a, b)| a.step == b.step && a.index == b.index))
-                };
-                let mark = rows.iter().position(holds).or_else(|| rows.iter().position(|r| matches!(r.status, RowStatus::Differs | RowStatus::OnlyHistory | RowStatus::OnlyCode)));
-                (Some(Row { task, status, recorded: rec, emitted: emi, note: None }), mark)
-            }
-            None => (None, None),
-        }
-    } else {
-        (None, None)
-    };
+    rows.sort_by(|a, b| a.2.task.cmp(&b.2.task).then(a.0.total_cmp(&b.0)));
+    let first_divergence = rows.iter().position(|(_, divergent, _)| *divergent);
+    let rows: Vec<Row> = rows.into_iter().map(|(_, _, r)| r).collect();
+    let divergence = first_divergence.map(|i| rows[i].clone());
     Alignment { rows, first_divergence, divergence, reached_task }
+}
+
+/// A pair core accepted or skipped: (recorded index, emitted index, status, note).
+type Walked = (Option<usize>, Option<usize>, RowStatus, Option<String>);
+
+/// Core's walk over the two queues up to the pair it rejected.
+struct Walk {
+    /// Pairs core accepted or skipped before it.
+    before: Vec<Walked>,
+    /// The rejected pair (indices into the compared / emitted streams).
+    pair: (Option<usize>, Option<usize>),
+    /// Where the rest of both streams starts (after the pair).
+    rest: (usize, usize),
+}
+
+/// Walk the recorded command events and the emitted commands as core's queue does:
+/// a deprecated patch marker the code has no patch command for is skipped (so is a
+/// deprecated patch command history has no marker for); a non-deprecated marker with no
+/// patch command is rejected on its own. When core's message names the event it failed on,
+/// the walk goes on to that event (pairs before it that deja would call different were
+/// accepted by core). `None` when both streams agree to their end.
+fn core_walk(h: &LoadedHistory, outcome: &ReplayOutcome, compared: &[(usize, Recorded)], emitted: &[Emitted]) -> Option<Walk> {
+    let named = event_id_in_message(&outcome.message).filter(|id| compared.iter().any(|(_, r)| r.event_id == *id));
+    let emitted_deprecated = |e: &Emitted| {
+        use deja_proto::coresdk::workflow_commands::workflow_command::Variant as C;
+        match outcome.steps.get(e.step).and_then(|s| s.completion.status.as_ref()) {
+            Some(Status::Successful(s)) => matches!(s.commands.get(e.index).and_then(|c| c.variant.as_ref()), Some(C::SetPatchMarker(p)) if p.deprecated),
+            _ => false,
+        }
+    };
+    let mut before = Vec::new();
+    let (mut i, mut j) = (0usize, 0usize);
+    loop {
+        let r = compared.get(i).map(|(_, r)| r);
+        let e = emitted.get(j);
+        if r.is_none() && e.is_none() {
+            return None;
+        }
+        let same_patch = |r: &Recorded| e.is_some_and(|e| e.item.kind == Kind::Patch && e.item.key == r.item.key);
+        if let Some(r) = r.filter(|r| r.item.kind == Kind::Patch && !same_patch(r)) {
+            if h.event(r.event_id).is_some_and(is_deprecated_patch) {
+                before.push((Some(i), None, RowStatus::Skipped, Some("deprecated patch: core skips it when the code has no patch call".to_string())));
+                i += 1;
+                continue;
+            }
+            if named.is_none_or(|n| n == r.event_id) {
+                return Some(Walk { before, pair: (Some(i), None), rest: (i + 1, j) });
+            }
+            before.push((Some(i), None, RowStatus::Skipped, Some("core went past it to the event it names".to_string())));
+            i += 1;
+            continue;
+        }
+        if e.is_some_and(|e| e.item.kind == Kind::Patch && emitted_deprecated(e) && !r.is_some_and(|r| r.item.kind == Kind::Patch && r.item.key == e.item.key)) {
+            before.push((None, Some(j), RowStatus::Skipped, Some("deprecated patch not in history: core drops it".to_string())));
+            j += 1;
+            continue;
+        }
+        let agree = matches!((r, e), (Some(r), Some(e)) if r.item.matches(&e.item));
+        let is_named = r.is_some_and(|r| named == Some(r.event_id));
+        if agree && !is_named {
+            before.push((Some(i), Some(j), RowStatus::Match, None));
+        } else if named.is_none() || is_named || r.is_none() || e.is_none() {
+            let pair = (r.map(|_| i), e.map(|_| j));
+            let rest = (i + usize::from(r.is_some()), j + usize::from(e.is_some()));
+            return Some(Walk { before, pair, rest });
+        } else {
+            // deja would call these different, but core went past them to the event it names.
+            before.push((Some(i), Some(j), RowStatus::Match, Some("core accepted this pair".to_string())));
+        }
+        i += 1;
+        j += 1;
+    }
 }
 
 fn note_for(recorded: &Item, emitted: &Item, rtask: usize, etask: usize) -> Option<String> {

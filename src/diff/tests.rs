@@ -135,7 +135,7 @@ fn step(history_length: i64, commands: Vec<WorkflowCommand>) -> Step {
 }
 
 fn outcome(verdict: Verdict, message: &str, steps: Vec<Step>) -> ReplayOutcome {
-    ReplayOutcome { verdict, error_kind: None, message: message.into(), raw: String::new(), frames: Vec::new(), steps, seconds: 0.0, sandbox: SandboxUse::None, sandbox_note: None }
+    ReplayOutcome { verdict, error_kind: None, message: message.into(), raw: String::new(), frames: Vec::new(), steps, seconds: 0.0, sandbox: SandboxUse::None, sandbox_note: None, warnings: Vec::new(), output: String::new() }
 }
 
 fn statuses(h: &LoadedHistory, o: &ReplayOutcome) -> (Vec<RowStatus>, Option<i64>) {
@@ -296,4 +296,73 @@ fn commands_issued_a_task_early_still_match() {
     let a = align(&h, &tl, &o);
     assert!(a.rows.iter().all(|r| r.status == Match), "{:?}", a.rows);
     assert!(a.rows[1].note.as_deref().unwrap_or("").contains("earlier"), "{:?}", a.rows[1].note);
+}
+
+// --- The real patching histories (tests/fixtures/histories/patching, recorded by
+// tests/fixtures/histories/generate.py from tests/fixtures/code/patching/). Traces are the
+// commands the named code version emits; messages are core's (manifest.json).
+
+fn patching_history(name: &str) -> LoadedHistory {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/histories/patching").join(name);
+    crate::history::load_path(&path, None).unwrap()
+}
+
+/// The divergence the header and JSON show is the very row the table marks.
+fn agreed_divergence(h: &LoadedHistory, o: &ReplayOutcome) -> super::Row {
+    let tl = Timeline::new(h.events());
+    let a = align(h, &tl, o);
+    let first = a.first_divergence.expect("a marked row");
+    let d = a.divergence().expect("a divergence").clone();
+    assert_eq!(serde_json::to_value(&d).unwrap(), serde_json::to_value(&a.rows[first]).unwrap(), "divergence vs marked row: {:#?}", a.rows);
+    d
+}
+
+fn greet(seq: u32) -> WorkflowCommand {
+    schedule("compose_greeting", &seq.to_string(), seq)
+}
+
+#[test]
+fn removed_patch_call_blames_the_marker_alone_in_every_view() {
+    // v2 history (patched marker 5, core's upsert 6, activity 7) with v1 code (no patch call).
+    let h = patching_history("patch_v2.json");
+    let o = outcome(
+        Verdict::Nondeterminism,
+        "[TMPRL1100] Nondeterminism error: Non-deprecated patch marker encountered for change my-patch, but there is no corresponding change command!",
+        vec![step(3, vec![greet(1)])],
+    );
+    let d = agreed_divergence(&h, &o);
+    assert_eq!(d.status, OnlyHistory);
+    assert_eq!(d.recorded.as_ref().map(|r| r.event_id), Some(5));
+    assert!(d.emitted.is_none(), "core found no patch command; the activity is not what it compared: {d:?}");
+}
+
+#[test]
+fn a_deprecated_marker_core_skips_is_never_the_divergence() {
+    // v3 history (deprecated marker 5, upsert 6, activity 7, timer 13) with code that has no
+    // patch call and schedules another activity type: core skips the deprecated marker and
+    // compares activity 7 with the new activity (its message names no event).
+    let h = patching_history("patch_v3.json");
+    let o = outcome(
+        Verdict::Nondeterminism,
+        "[TMPRL1100] Nondeterminism error: Activity type of scheduled event 'compose_greeting' does not match activity type of activity command 'compose_farewell'",
+        vec![step(3, vec![schedule("compose_farewell", "1", 1)])],
+    );
+    let d = agreed_divergence(&h, &o);
+    assert_eq!(d.recorded.as_ref().map(|r| r.event_id), Some(7), "{d:?}");
+    assert_eq!(d.emitted.as_ref().map(|e| e.item.key.as_str()), Some("compose_farewell #1"));
+    assert_eq!(d.status, Differs);
+
+    // v1 code against the same history: core names TimerStarted 13 and compared it with the
+    // completion the code emitted (not "nothing").
+    let o = outcome(
+        Verdict::Nondeterminism,
+        "[TMPRL1100] Nondeterminism error: Complete workflow machine does not handle this event: HistoryEvent(id: 13, TimerStarted)",
+        vec![step(3, vec![greet(1)]), step(11, vec![complete_cmd()])],
+    );
+    let d = agreed_divergence(&h, &o);
+    assert_eq!(d.recorded.as_ref().map(|r| r.event_id), Some(13));
+    assert_eq!(d.emitted.as_ref().map(|e| e.item.command), Some("CompleteWorkflowExecution"));
+    let tl = Timeline::new(h.events());
+    let a = align(&h, &tl, &o);
+    assert_eq!(a.rows[0].status, Skipped, "the deprecated marker: {:?}", a.rows[0]);
 }

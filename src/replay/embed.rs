@@ -167,7 +167,12 @@ impl Interpreter {
                 .getattr("registered")
                 .and_then(|r| r.extract::<Vec<String>>())
                 .map_err(|e| python_error(py, e))?;
-            Ok(Session { session, registered, protos: self.protos.clone() })
+            let queries = session
+                .bind(py)
+                .getattr("queries")
+                .and_then(|q| q.extract::<std::collections::BTreeMap<String, Vec<String>>>())
+                .map_err(|e| python_error(py, e))?;
+            Ok(Session { session, registered, queries, protos: self.protos.clone() })
         })
     }
 }
@@ -177,6 +182,8 @@ pub struct Session {
     session: Py<PyAny>,
     pub registered: Vec<String>,
     protos: std::sync::Arc<SdkProtos>,
+    /// Query names per registered workflow type (`"*"`: dynamic workflow / query handler).
+    pub queries: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Session {
@@ -191,6 +198,39 @@ impl Session {
                 .map_err(|e| python_error(py, e))?;
             let seconds = started.elapsed().as_secs_f64();
             convert_outcome(&self.protos, &result, seconds).map_err(|e| python_error(py, e))
+        })
+    }
+
+    /// [`Session::replay`], sending the steps recorded so far to `progress` while the replay
+    /// runs (about twice a second; each batch holds only the new steps). The callback runs
+    /// on this thread: Python is still called from one thread only.
+    pub fn replay_with_progress(
+        &self,
+        history: &[u8],
+        workflow_id: &str,
+        progress: std::sync::mpsc::Sender<Vec<Step>>,
+    ) -> Result<ReplayOutcome, EmbedError> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        Python::attach(|py| {
+            let seen = AtomicUsize::new(0);
+            let protos = self.protos.clone();
+            let callback = pyo3::types::PyCFunction::new_closure(py, None, None, move |args, _kw| -> PyResult<()> {
+                let steps = args.get_item(0)?;
+                let steps = steps.cast::<PyList>()?;
+                let (from, to) = (seen.load(Ordering::Relaxed), steps.len());
+                if to > from {
+                    let new = (from..to).map(|i| convert_step(&protos, &steps.get_item(i)?)).collect::<PyResult<Vec<_>>>()?;
+                    seen.store(to, Ordering::Relaxed);
+                    let _ = progress.send(new);
+                }
+                Ok(())
+            })
+            .map_err(|e| python_error(py, e))?;
+            let session = self.session.bind(py);
+            session.setattr("on_progress", callback).map_err(|e| python_error(py, e))?;
+            let outcome = self.replay(history, workflow_id);
+            let _ = session.setattr("on_progress", py.None());
+            outcome
         })
     }
 
@@ -241,6 +281,25 @@ fn decode_err(what: &str, e: prost::DecodeError) -> PyErr {
     pyo3::exceptions::PyValueError::new_err(format!("invalid {what} protobuf from the harness: {e}"))
 }
 
+fn convert_step(protos: &SdkProtos, s: &Bound<'_, PyAny>) -> PyResult<Step> {
+    let activation = protos.activation(bytes_of(&get(s, "activation")?)?).map_err(|e| decode_err("activation", e))?;
+    let completion = protos.completion(bytes_of(&get(s, "completion")?)?).map_err(|e| decode_err("completion", e))?;
+    let command_sites = match s.get_item("command_sites") {
+        Ok(list) if !list.is_none() => list.cast::<PyList>()?.iter().map(|f| frame_of(&f)).collect::<PyResult<Vec<_>>>()?,
+        _ => Vec::new(),
+    };
+    let state = match s.get_item("state") {
+        Ok(st) if !st.is_none() => {
+            let raw = bytes_of(&st)?;
+            Some(serde_json::from_slice::<StepState>(raw).map_err(|e| {
+                pyo3::exceptions::PyValueError::new_err(format!("invalid state JSON from the harness: {e}"))
+            })?)
+        }
+        _ => None,
+    };
+    Ok(Step { activation, completion, command_sites, state })
+}
+
 fn convert_outcome(protos: &SdkProtos, r: &Bound<'_, PyAny>, seconds: f64) -> PyResult<ReplayOutcome> {
     let verdict = Verdict::parse(&get(r, "verdict")?.extract::<String>()?);
     let frames = get(r, "frames")?
@@ -251,27 +310,7 @@ fn convert_outcome(protos: &SdkProtos, r: &Bound<'_, PyAny>, seconds: f64) -> Py
         .into_iter()
         .flatten()
         .collect();
-    let mut steps = Vec::new();
-    for s in get(r, "steps")?.cast::<PyList>()?.iter() {
-        let activation = protos.activation(bytes_of(&get(&s, "activation")?)?).map_err(|e| decode_err("activation", e))?;
-        let completion = protos.completion(bytes_of(&get(&s, "completion")?)?).map_err(|e| decode_err("completion", e))?;
-        let command_sites = match s.get_item("command_sites") {
-            Ok(list) if !list.is_none() => {
-                list.cast::<PyList>()?.iter().map(|f| frame_of(&f)).collect::<PyResult<Vec<_>>>()?
-            }
-            _ => Vec::new(),
-        };
-        let state = match s.get_item("state") {
-            Ok(st) if !st.is_none() => {
-                let raw = bytes_of(&st)?;
-                Some(serde_json::from_slice::<StepState>(raw).map_err(|e| {
-                    pyo3::exceptions::PyValueError::new_err(format!("invalid state JSON from the harness: {e}"))
-                })?)
-            }
-            _ => None,
-        };
-        steps.push(Step { activation, completion, command_sites, state });
-    }
+    let steps = get(r, "steps")?.cast::<PyList>()?.iter().map(|s| convert_step(protos, &s)).collect::<PyResult<Vec<_>>>()?;
     Ok(ReplayOutcome {
         verdict,
         error_kind: opt_string(r, "error_kind")?,
@@ -288,6 +327,14 @@ fn convert_outcome(protos: &SdkProtos, r: &Bound<'_, PyAny>, seconds: f64) -> Py
         sandbox_note: match r.get_item("sandbox_note") {
             Ok(v) if !v.is_none() => Some(v.extract()?),
             _ => None,
+        },
+        warnings: match r.get_item("warnings") {
+            Ok(v) if !v.is_none() => v.extract()?,
+            _ => Vec::new(),
+        },
+        output: match r.get_item("output") {
+            Ok(v) if !v.is_none() => v.extract()?,
+            _ => String::new(),
         },
     })
 }

@@ -140,6 +140,11 @@ pub struct ReplayOutcome {
     /// With `Fresh`: why the module is imported afresh for every history, if it is not
     /// reusable (`leaky: a run changed the module's state 2 times`).
     pub sandbox_note: Option<String>,
+    /// Python warnings raised during the replay, one line each (`file:line: Category: message`),
+    /// e.g. the SDK's "asyncio.wait() is non-deterministic".
+    pub warnings: Vec<String>,
+    /// What the workflow code printed (stdout/stderr writes on the replay's threads).
+    pub output: String,
 }
 
 /// The `temporalio` deja found in the user's environment and what deja does with it

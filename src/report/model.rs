@@ -98,6 +98,11 @@ pub struct ReplayReport {
     pub sandbox: SandboxUse,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sandbox_note: Option<String>,
+    /// Python warnings the replay raised (`file:line: Category: message`), e.g. the SDK's
+    /// "asyncio.wait() is non-deterministic"; they never change the verdict.
+    pub warnings: Vec<String>,
+    /// What the workflow code printed during the replay ("" if nothing).
+    pub output: String,
     #[serde(skip)]
     pub raw: String,
 }
@@ -131,6 +136,8 @@ impl ReplayReport {
             seconds: outcome.seconds,
             sandbox: outcome.sandbox,
             sandbox_note: outcome.sandbox_note.clone(),
+            warnings: outcome.warnings.clone(),
+            output: outcome.output.clone(),
             raw: outcome.raw.clone(),
         }
     }
@@ -179,6 +186,10 @@ pub struct TraceStep {
     /// The failure message when the activation failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// The workflow's state after the activation, when recorded (`--query`): the
+    /// instance's fields, each query's `{"result": …}` or `{"error": …}`, pending stacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<crate::replay::StepState>,
 }
 
 impl TraceStep {
@@ -190,7 +201,14 @@ impl TraceStep {
             Some(Status::Failed(f)) => (Vec::new(), Some(f.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default())),
             None => (Vec::new(), None),
         };
-        TraceStep { history_length: step.activation.history_length, is_replaying: step.activation.is_replaying, jobs, commands, failure }
+        TraceStep {
+            history_length: step.activation.history_length,
+            is_replaying: step.activation.is_replaying,
+            jobs,
+            commands,
+            failure,
+            state: step.state.clone(),
+        }
     }
 }
 

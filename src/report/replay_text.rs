@@ -5,6 +5,7 @@ use std::io::Write;
 
 use super::display_path;
 use super::model::{ReplayReport, SourceExcerpt};
+use crate::diff::items::Kind;
 use crate::diff::{Row, RowStatus};
 use crate::history::describe::truncate;
 use crate::replay::Verdict;
@@ -109,6 +110,64 @@ fn print_source(w: &mut dyn Write, src: &SourceExcerpt, st: &Styles, label: &str
     Ok(())
 }
 
+/// One line of text from the history or the user's code, made safe for a terminal:
+/// control characters (escape sequences, carriage returns…) are shown escaped.
+fn terminal_safe(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
+/// Python warnings (always: the SDK warns about non-deterministic calls that do not fail
+/// replay) and the code's printed output (with -v; otherwise how many lines).
+fn print_warnings_and_output(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Styles) -> std::io::Result<()> {
+    for warning in &r.warnings {
+        // `file:line: Category: message`: the file as the user typed it (relative).
+        let shown = match warning.split_once(": ").and_then(|(loc, rest)| loc.rsplit_once(':').map(|(file, line)| (file, line, rest))) {
+            Some((file, line, rest)) if line.chars().all(|c| c.is_ascii_digit()) => format!("{}:{line}: {rest}", display_path(file)),
+            _ => warning.clone(),
+        };
+        writeln!(w, "  {} {}", paint(st.warn, "warning:"), terminal_safe(&shown))?;
+    }
+    let printed: Vec<&str> = r.output.lines().collect();
+    if printed.is_empty() {
+        return Ok(());
+    }
+    if verbose > 0 {
+        writeln!(w, "  {}", paint(st.dim, "the workflow code printed:"))?;
+        for line in printed {
+            writeln!(w, "    {}", terminal_safe(line))?;
+        }
+    } else {
+        let n = printed.len();
+        writeln!(w, "  {}", paint(st.dim, format!("the workflow code printed {n} line{} (-v shows {})", if n == 1 { "" } else { "s" }, if n == 1 { "it" } else { "them" })))?;
+    }
+    Ok(())
+}
+
+/// With -v and recorded state (`--query`): each activation's query results and fields.
+fn print_states(w: &mut dyn Write, r: &ReplayReport, st: &Styles) -> std::io::Result<()> {
+    if r.trace.iter().all(|t| t.state.is_none()) {
+        return Ok(());
+    }
+    writeln!(w, "\n  {}", paint(st.bold, "state after each activation:"))?;
+    for (i, t) in r.trace.iter().enumerate() {
+        let Some(state) = &t.state else { continue };
+        writeln!(w, "  {}", paint(st.accent, format!("activation {} · history length {} · {}", i + 1, t.history_length, t.jobs.join(", "))))?;
+        for (name, v) in &state.queries {
+            let shown = match (v.get("result"), v.get("error")) {
+                (Some(serde_json::Value::String(res)), _) => res.clone(),
+                (Some(res), _) => res.to_string(),
+                (None, Some(err)) => paint(st.fail, format!("error: {}", err.as_str().map(str::to_string).unwrap_or_else(|| err.to_string()))),
+                _ => v.to_string(),
+            };
+            writeln!(w, "    query {name} = {}", terminal_safe(&truncate(&shown, 200)))?;
+        }
+        for (name, v) in &state.fields {
+            writeln!(w, "    {} = {}", paint(st.dim, terminal_safe(name)), terminal_safe(&truncate(v, 200)))?;
+        }
+    }
+    Ok(())
+}
+
 /// Print a full report. `verbose` adds every aligned task (on success too) and the raw
 /// SDK failure text.
 pub fn print_report(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Styles) -> std::io::Result<()> {
@@ -119,6 +178,7 @@ pub fn print_report(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Style
     if r.verdict != Verdict::Pass {
         writeln!(w, "  {}", r.message)?;
     }
+    print_warnings_and_output(w, r, verbose, st)?;
     match r.verdict {
         Verdict::Nondeterminism => {
             if let Some(d) = &r.divergence {
@@ -175,6 +235,15 @@ pub fn print_report(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Style
         }
         Verdict::Pass => {
             if verbose > 0 {
+                // The code raised and the SDK failed the workflow with it (as history
+                // recorded): replay passes, but say what was raised and where.
+                for e in r.alignment.rows.iter().filter_map(|row| row.emitted.as_ref()).filter(|e| e.item.kind == Kind::FailWorkflow) {
+                    let at = e.site.as_ref().map(|s| format!(" at {s}")).unwrap_or_default();
+                    writeln!(w, "  the workflow code raised{at}: {}", terminal_safe(&e.item.detail))?;
+                    if let Some(code) = e.site.as_ref().map(|s| s.code.trim()).filter(|c| !c.is_empty()) {
+                        writeln!(w, "    {}", paint(st.dim, terminal_safe(code)))?;
+                    }
+                }
                 writeln!(w, "{}", columns_header(st))?;
                 let tasks: std::collections::BTreeSet<usize> = r.alignment.rows.iter().map(|row| row.task).collect();
                 for t in tasks {
@@ -182,6 +251,9 @@ pub fn print_report(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Style
                 }
             }
         }
+    }
+    if verbose > 0 {
+        print_states(w, r, st)?;
     }
     if verbose > 0 && !r.raw.is_empty() && r.verdict != Verdict::Pass {
         writeln!(w, "\n  {}", paint(st.dim, "SDK failure text:"))?;

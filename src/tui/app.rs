@@ -9,6 +9,7 @@
 use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
+use std::time::Instant;
 
 use super::action::{Action, Mode, Pane};
 use super::model::{EventKind, HistoryModel};
@@ -16,7 +17,7 @@ use super::theme::Theme;
 use super::trace::{ReplayFailure, TraceModel};
 use super::views;
 use crate::history::LoadedHistory;
-use crate::replay::ReplayOutcome;
+use crate::replay::{ReplayOutcome, SandboxUse, Step, Verdict};
 
 /// Where the debugger stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,18 +45,29 @@ pub enum Effect {
     Reload,
 }
 
-/// The replay the views show: a trace, or why there is none.
+/// The replay the views show: a trace, why there is none, or none yet (the first replay
+/// is still running; the timeline needs only the history), or the part of the first
+/// replay done so far.
 pub enum Replay {
     Ready(Box<TraceModel>),
     Failed(ReplayFailure),
+    Pending,
+    /// The first replay, still running: a trace of the steps recorded so far (built as if
+    /// they passed; the verdict comes with the end) and those steps.
+    Running(Box<TraceModel>, Vec<Step>),
 }
 
 impl Replay {
     pub fn trace(&self) -> Option<&TraceModel> {
         match self {
-            Replay::Ready(t) => Some(t),
-            Replay::Failed(_) => None,
+            Replay::Ready(t) | Replay::Running(t, _) => Some(t),
+            Replay::Failed(_) | Replay::Pending => None,
         }
+    }
+
+    /// Whether the first replay has not finished yet.
+    pub fn is_running(&self) -> bool {
+        matches!(self, Replay::Pending | Replay::Running(..))
     }
 }
 
@@ -114,6 +126,8 @@ pub struct App {
     pub inspect: Inspect,
     /// Source files read so far (cleared on reload: the user is editing them).
     sources: HashMap<String, Option<Rc<Vec<String>>>>,
+    /// Set while a replay runs in the background (the first one, or after `r`).
+    pub replaying: Option<Instant>,
 }
 
 impl App {
@@ -124,6 +138,18 @@ impl App {
             Ok(outcome) => Replay::Ready(Box::new(TraceModel::new(&hist, outcome))),
             Err(f) => Replay::Failed(f),
         };
+        App::with_replay(hist, replay, theme, code_label)
+    }
+
+    /// Build the debugger while the first replay is still running: the timeline works at
+    /// once; [`App::set_replay`] fills in the trace when it arrives.
+    pub fn replaying(history: LoadedHistory, theme: Theme, code_label: String) -> App {
+        let mut app = App::with_replay(HistoryModel::new(history), Replay::Pending, theme, code_label);
+        app.replaying = Some(Instant::now());
+        app
+    }
+
+    fn with_replay(hist: HistoryModel, replay: Replay, theme: Theme, code_label: String) -> App {
         let n = hist.len();
         let tasks = hist.timeline.tasks.len();
         let mut app = App {
@@ -149,6 +175,7 @@ impl App {
             message: None,
             inspect: Inspect::default(),
             sources: HashMap::new(),
+            replaying: None,
         };
         app.rebuild_rows();
         // Open where the trouble is: a debugger that starts on event 1 of a 10k-event
@@ -294,7 +321,12 @@ impl App {
         match action {
             Action::Quit => return Effect::Quit,
             Action::Reload => {
+                if self.replaying.is_some() {
+                    self.message = Some("a replay is already running".into());
+                    return Effect::None;
+                }
                 self.message = Some("re-importing the workflow code and replaying…".into());
+                self.replaying = Some(Instant::now());
                 return Effect::Reload;
             }
             Action::NextEvent => self.move_rows(1),
@@ -435,9 +467,10 @@ impl App {
             }
             None => {
                 self.message = Some(match &self.replay {
-                    Replay::Ready(t) if t.report.verdict == crate::replay::Verdict::Pass => "no divergence: the replay passed".into(),
+                    Replay::Ready(t) if t.report.verdict == Verdict::Pass => "no divergence: the replay passed".into(),
                     Replay::Ready(_) => "nothing to jump to: no workflow code ran".into(),
                     Replay::Failed(_) => "no trace: the replay could not run (see the header; fix and press r)".into(),
+                    Replay::Pending | Replay::Running(..) => "the replay is still running; press d again when it has finished".into(),
                 });
             }
         }
@@ -565,14 +598,55 @@ impl App {
     /// Install a new replay (after `r`), keeping position, breakpoints and folding.
     pub fn set_replay(&mut self, replay: Result<ReplayOutcome, ReplayFailure>) {
         let before = self.verdict_text();
+        let first = self.replay.is_running();
+        self.replaying = None;
         self.replay = match replay {
             Ok(outcome) => Replay::Ready(Box::new(TraceModel::new(&self.hist, outcome))),
             Err(f) => Replay::Failed(f),
         };
         self.sources.clear();
         self.scroll = [None; 5];
+        if first && self.pos == Pos::Task(0) {
+            // The user has not moved yet: open where the trouble is, as with a finished replay.
+            if let Some(p) = self.problem_pos() {
+                self.pos = p;
+            }
+        }
         self.refresh();
-        self.message = Some(format!("reloaded and replayed: {} (was {before})", self.verdict_text()));
+        self.message = Some(if first {
+            format!("replayed: {}", self.verdict_text())
+        } else {
+            format!("reloaded and replayed: {} (was {before})", self.verdict_text())
+        });
+    }
+
+    /// Steps the first replay recorded since the last call: the panes show them at once.
+    /// (Ignored once the replay has finished, and during `r`, which keeps the old trace.)
+    pub fn add_steps(&mut self, new: Vec<Step>) {
+        let mut steps = match std::mem::replace(&mut self.replay, Replay::Pending) {
+            Replay::Pending => Vec::new(),
+            Replay::Running(_, steps) => steps,
+            other => {
+                self.replay = other;
+                return;
+            }
+        };
+        steps.extend(new);
+        let partial = ReplayOutcome {
+            verdict: Verdict::Pass,
+            error_kind: None,
+            message: String::new(),
+            raw: String::new(),
+            frames: Vec::new(),
+            steps: steps.clone(),
+            seconds: 0.0,
+            sandbox: SandboxUse::None,
+            sandbox_note: None,
+            warnings: Vec::new(),
+            output: String::new(),
+        };
+        self.replay = Replay::Running(Box::new(TraceModel::new(&self.hist, partial)), steps);
+        self.refresh();
     }
 
     /// `✓ pass`, `✗ nondeterminism at event 23`, `✗ could not replay`.
@@ -587,6 +661,7 @@ impl App {
                 s
             }
             Replay::Failed(_) => "✗ could not replay".into(),
+            Replay::Pending | Replay::Running(..) => "… replaying".into(),
         }
     }
 
@@ -603,5 +678,16 @@ impl App {
         self.inspect.state = views::state::build(&self.hist, self.replay.trace(), task, &theme);
         self.inspect.detail = views::detail::build(&self.hist, self.pos, &theme);
         self.inspect.source = views::source::build(&self.hist, self.replay.trace(), event, task, &mut self.sources, &theme);
+        // The first replay has not reached this task yet.
+        let not_yet = match &self.replay {
+            Replay::Pending => true,
+            Replay::Running(t, _) => t.steps_of_task.get(task).is_none_or(Vec::is_empty),
+            _ => false,
+        };
+        if not_yet {
+            self.inspect.step = views::step::build(&self.hist, &Replay::Pending, task, &theme);
+            self.inspect.state = views::state::pending(&theme);
+            self.inspect.source = views::source::pending();
+        }
     }
 }

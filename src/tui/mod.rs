@@ -28,7 +28,7 @@ use std::io::IsTerminal;
 use anyhow::Context;
 
 pub use app::App;
-pub use event_loop::Replayer;
+pub use event_loop::{Background, Replayer};
 
 /// Restores the terminal when dropped, so an early `?` return cannot leave it raw.
 /// (Panics are covered by the hook `ratatui::try_init` installs, which chains any hook
@@ -50,9 +50,18 @@ pub fn require_terminal() -> anyhow::Result<()> {
 }
 
 /// Take over the terminal, run the debugger, give the terminal back.
-pub fn run_in_terminal(app: &mut App, replayer: &mut dyn Replayer, on_first_frame: impl FnMut()) -> anyhow::Result<()> {
+pub fn run_in_terminal(app: &mut App, replays: &mut Background, on_first_frame: impl FnMut()) -> anyhow::Result<()> {
     require_terminal()?;
     let mut terminal = ratatui::try_init().context("setting up the terminal")?;
     let _guard = RestoreGuard;
-    event_loop::run(&mut terminal, app, || ratatui::crossterm::event::read().map(Some), replayer, on_first_frame)
+    use ratatui::crossterm::event;
+    let next_input = |wait: Option<std::time::Duration>| -> std::io::Result<event_loop::Input> {
+        if let Some(t) = wait
+            && !event::poll(t)?
+        {
+            return Ok(event_loop::Input::Idle);
+        }
+        event::read().map(event_loop::Input::Event)
+    };
+    event_loop::run(&mut terminal, app, next_input, replays, on_first_frame)
 }

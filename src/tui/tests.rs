@@ -20,7 +20,7 @@ use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 
 use super::action::{Action, Pane};
 use super::app::{App, Effect, Pos, Replay};
-use super::event_loop::{self, Replayer};
+use super::event_loop::{self, Background, Input, Replayer};
 use super::theme::Theme;
 use super::trace::ReplayFailure;
 use crate::history::{self, LoadedHistory};
@@ -109,6 +109,7 @@ macro_rules! snap {
                 (r"/tmp/deja-tui-[0-9a-z-]*", "[tmp]"),
                 // Python's traceback names this machine's paths and varies by version.
                 (r"(?s)Python said:.*?└", "Python said: [traceback]\n└"),
+                (r"workflow code… \d+ s", "workflow code… [n] s"),
             ],
             prepend_module_to_snapshot => false,
         }, {
@@ -332,7 +333,8 @@ fn the_loop_quits_and_reports_first_frame() {
     ]
     .into_iter();
     let mut frames = 0;
-    event_loop::run(&mut terminal, &mut a, || Ok(keys.next()), &mut NoReplay, || frames += 1).expect("loop");
+    let mut idle = Background::spawn(Box::new(NoReplay)).expect("worker");
+    event_loop::run(&mut terminal, &mut a, |_| Ok(keys.next().map_or(Input::End, Input::Event)), &mut idle, || frames += 1).expect("loop");
     assert_eq!(frames, 1);
     assert_eq!(a.pos, Pos::Event(19));
 }
@@ -455,4 +457,132 @@ fn large_history_opens_fast() {
     assert!(matches!(a.pos, Pos::Event(_)), "{:?}", a.message);
     assert!(search.as_millis() < 1500, "first search took {search:?}");
     eprintln!("large history: open {open:?}, step+frame {per_frame:?}, first search {search:?}");
+}
+
+// ------------------------------------------------------------------ replay off the UI thread
+
+/// A replay that does not finish until the test says so (or drops the sender).
+struct Blocked(std::sync::mpsc::Receiver<()>);
+impl Replayer for Blocked {
+    fn replay(&mut self) -> Result<ReplayOutcome, ReplayFailure> {
+        let _ = self.0.recv();
+        Err(ReplayFailure { message: "released".into(), detail: String::new() })
+    }
+}
+
+/// Hands back a finished outcome (the real cart replay) after a short while.
+struct Slow(Option<Result<ReplayOutcome, ReplayFailure>>);
+impl Replayer for Slow {
+    fn replay(&mut self) -> Result<ReplayOutcome, ReplayFailure> {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        self.0.take().unwrap_or_else(|| Err(ReplayFailure { message: "once only".into(), detail: String::new() }))
+    }
+}
+
+#[test]
+fn while_the_first_replay_runs_the_timeline_works_and_says_so() {
+    let (h, _) = replayed(CART, CODE_V2, &["cart"]);
+    let mut a = App::replaying(h, Theme::plain(), CODE_V2.to_string());
+    assert!(matches!(a.replay, Replay::Pending));
+    snap!("replaying_80x24", screen(&a, 80, 24));
+    let text = screen(&a, 120, 40);
+    assert!(text.contains("… replaying") && text.contains("replaying 35 events"), "{text}");
+    // The timeline is usable from the history alone.
+    a.update(Action::NextEvent);
+    assert_eq!(a.pos, Pos::Event(1));
+    a.update(Action::Divergence);
+    assert!(a.message.as_deref().is_some_and(|m| m.contains("still running")), "{:?}", a.message);
+    assert_eq!(a.update(Action::Reload), Effect::None, "one replay at a time");
+    assert_eq!(a.update(Action::Quit), Effect::Quit);
+}
+
+#[test]
+fn q_quits_at_once_while_the_replay_is_still_running() {
+    let (h, _) = replayed(CART, CODE_V2, &["cart"]);
+    let mut a = App::replaying(h, Theme::plain(), String::new());
+    let (release, wait) = std::sync::mpsc::channel();
+    let mut replays = Background::spawn(Box::new(Blocked(wait))).expect("worker");
+    replays.start();
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+    let mut keys = [KeyCode::Char('j'), KeyCode::Char('q')].into_iter();
+    let started = Instant::now();
+    let mut waits = Vec::new();
+    event_loop::run(
+        &mut terminal,
+        &mut a,
+        |wait| {
+            waits.push(wait);
+            Ok(keys.next().map_or(Input::End, |k| Input::Event(Event::Key(KeyEvent::new(k, KeyModifiers::NONE)))))
+        },
+        &mut replays,
+        || {},
+    )
+    .expect("loop");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "quit took {:?}", started.elapsed());
+    assert!(replays.busy(), "the replay is still running when the UI has quit");
+    assert!(matches!(a.replay, Replay::Pending));
+    assert_eq!(a.pos, Pos::Event(1), "keys were handled while replaying");
+    assert!(waits.iter().all(|w| w.is_some()), "the loop never blocks while a replay runs: {waits:?}");
+    drop(release);
+}
+
+#[test]
+fn the_trace_fills_in_when_the_replay_finishes() {
+    let (h, out) = replayed(CART, CODE_V2, &["cart"]);
+    let mut a = App::replaying(h, Theme::plain(), String::new());
+    let mut replays = Background::spawn(Box::new(Slow(Some(out)))).expect("worker");
+    replays.start();
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+    let mut ticks = 0;
+    event_loop::run(
+        &mut terminal,
+        &mut a,
+        |wait| match wait {
+            // Busy: let time pass, as a terminal poll would.
+            Some(t) if ticks < 100 => {
+                ticks += 1;
+                std::thread::sleep(t);
+                Ok(Input::Idle)
+            }
+            _ => Ok(Input::Event(Event::Key(KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE)))),
+        },
+        &mut replays,
+        || {},
+    )
+    .expect("loop");
+    assert!(ticks >= 1, "the first frames were drawn before the replay finished");
+    let t = a.trace().expect("the trace arrived");
+    assert_eq!(t.report.verdict, Verdict::Nondeterminism);
+    assert_eq!(a.pos, Pos::Event(23), "opens at the divergence once it is known (the user had not moved)");
+    let text = screen(&a, 80, 24);
+    assert!(text.contains("✗ nondeterminism at event 23") && !text.contains("… replaying"), "{text}");
+    assert!(a.replaying.is_none());
+}
+
+#[test]
+fn steps_fill_in_as_the_first_replay_goes() {
+    let (h, out) = replayed(CART, CODE_V2, &["cart"]);
+    let out = out.expect("a replay");
+    let mut a = App::replaying(h, Theme::plain(), String::new());
+    let steps: Vec<_> = out.steps.iter().filter(|s| !s.is_eviction()).cloned().collect();
+    assert!(steps.len() >= 3, "{}", steps.len());
+    // The first two activations arrive (tasks 1 and 2).
+    a.add_steps(steps[..1].to_vec());
+    a.add_steps(steps[1..2].to_vec());
+    assert!(a.replay.is_running());
+    snap!("replaying_partial_80x24", screen(&a, 80, 24));
+    let text = screen(&a, 120, 40);
+    assert!(text.contains("2 activations so far") && text.contains("… replaying"), "{text}");
+    assert!(text.contains("delivered to the code"), "task 1's step is shown:\n{text}");
+    a.go(Pos::Task(4));
+    let text = screen(&a, 120, 40);
+    assert!(text.contains("… replaying: this task's activations"), "task 5 is not replayed yet:\n{text}");
+    a.go(Pos::Task(0));
+    // The end: the real verdict, at the divergence.
+    a.set_replay(Ok(out));
+    assert!(!a.replay.is_running());
+    assert_eq!(a.pos, Pos::Event(23));
+    // Later batches (none should come) cannot turn a finished replay back into a partial one.
+    a.add_steps(steps[..1].to_vec());
+    assert!(matches!(a.replay, Replay::Ready(_)));
 }

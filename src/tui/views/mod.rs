@@ -142,6 +142,18 @@ fn render_header(app: &App, area: Rect, buf: &mut Buffer) {
             (app.verdict_text(), style, second)
         }
         Replay::Failed(f) => ("✗ could not replay".to_string(), th.fail, f.message.clone()),
+        Replay::Pending | Replay::Running(..) => {
+            let secs = app.replaying.map(|t| t.elapsed().as_secs()).unwrap_or(0);
+            let done = match &app.replay {
+                Replay::Running(_, steps) => format!("{} activations so far", steps.len()),
+                _ => "starting".into(),
+            };
+            let second = format!(
+                "replaying {} events through the workflow code… {secs} s · {done} · steps and state fill in as it goes · q quits",
+                h.events().len()
+            );
+            (app.verdict_text(), th.dim, second)
+        }
     };
     let first = Line::from(vec![
         Span::styled("deja debug ", th.bold),

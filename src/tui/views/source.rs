@@ -38,6 +38,11 @@ pub struct SourceContent {
 
 type Cache = HashMap<String, Option<Rc<Vec<String>>>>;
 
+/// While the first replay runs.
+pub fn pending() -> SourceContent {
+    empty("… replaying: the code's source lines appear here when the replay finishes")
+}
+
 pub fn build(
     hist: &HistoryModel,
     trace: Option<&TraceModel>,

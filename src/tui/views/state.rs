@@ -8,6 +8,11 @@ use crate::tui::model::HistoryModel;
 use crate::tui::theme::Theme;
 use crate::tui::trace::TraceModel;
 
+/// While the first replay runs.
+pub fn pending(th: &Theme) -> PaneText {
+    vec![line("… replaying: the workflow state after each task appears here when the replay finishes", th.dim)]
+}
+
 pub fn build(hist: &HistoryModel, trace: Option<&TraceModel>, task: usize, th: &Theme) -> PaneText {
     let mut out = PaneText::new();
     let Some(t) = trace else {

@@ -40,7 +40,7 @@ pub fn build(hist: &HistoryModel, replay: &Replay, task: usize, th: &Theme) -> S
     let title = format!("task {}/{} · events {}–{}", task + 1, hist.timeline.tasks.len(), t.first_event_id, t.last_event_id);
     let mut lines = Vec::new();
     let trace = match replay {
-        Replay::Ready(trace) => trace,
+        Replay::Ready(trace) | Replay::Running(trace, _) => trace,
         Replay::Failed(f) => {
             lines.push(StepLine::Text(line("✗ the replay could not run, so there is no trace:", th.fail)));
             for l in wrap(&f.message, WRAP) {
@@ -53,6 +53,10 @@ pub fn build(hist: &HistoryModel, replay: &Replay, task: usize, th: &Theme) -> S
             for l in f.detail.lines() {
                 lines.push(StepLine::Text(line(l.to_string(), th.dim)));
             }
+            return StepContent { title, lines, focus: None };
+        }
+        Replay::Pending => {
+            lines.push(StepLine::Text(line("… replaying: this task's activations and commands appear here when the replay finishes", th.dim)));
             return StepContent { title, lines, focus: None };
         }
     };
