@@ -37,6 +37,17 @@ HAVE_HISTORIES = os.path.isfile(os.path.join(HIST, "manifest.json")) and os.path
 HAVE_FIXTURES = os.path.isdir(FIXTURES)
 
 
+def _pinned_sdk() -> bool:
+    """Whether the installed temporalio is the one python/requirements.txt pins."""
+    import temporalio
+
+    with open(os.path.join(HERE, "requirements.txt"), encoding="utf-8") as fh:
+        return f"temporalio=={temporalio.__version__}" in fh.read().split()
+
+
+PINNED_SDK = _pinned_sdk()
+
+
 def _load_embedded(name: str) -> types.ModuleType:
     """Load python/NAME.py exactly like PyModule::from_code does."""
     with open(os.path.join(HERE, f"{name}.py"), encoding="utf-8") as fh:
@@ -86,10 +97,10 @@ def history_files(include_large: bool = True, cli: bool = False) -> list[str]:
     return out
 
 
-def sdk_verdicts(workflows: str, files: list[str], *extra: str) -> dict[str, dict]:
+def sdk_verdicts(workflows: str, files: list[str], *extra: str, timeout: float = 600) -> dict[str, dict]:
     """Plain-SDK verdicts (scripts/sdk_replay.py in a separate process)."""
     cmd = [sys.executable, SDK_REPLAY, "--workflows", workflows, "--batch", *extra, *files]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if p.returncode != 0:
         raise AssertionError(f"sdk_replay failed: {p.stderr[-2000:]}")
     out = {}
@@ -146,6 +157,68 @@ class T01Basics(unittest.TestCase):
     def test_no_file_dependency(self):
         self.assertFalse(hasattr(dh, "__file__"))
         self.assertTrue(issubclass(dh.HarnessError, Exception))
+
+
+class T09SdkVersions(unittest.TestCase):
+    """What deja does with a temporalio outside the range it has proven (the versions
+    inside it are replayed for real by tests/sdk_matrix.rs)."""
+
+    def with_version(self, version: str):
+        import temporalio
+
+        saved = (dh._FEATURES, temporalio.__version__)
+
+        def restore() -> None:
+            dh._FEATURES, temporalio.__version__ = saved
+
+        self.addCleanup(restore)
+        dh._FEATURES = None
+        temporalio.__version__ = version
+        return dh.sdk_features()
+
+    def test_the_installed_sdk_is_supported_with_every_optimisation(self):
+        f = dh.sdk_features()
+        self.assertEqual(f.status, "supported")
+        self.assertIsNone(f.notice())
+        self.assertTrue(f.command_sites and f.state_queries)
+
+    def test_a_newer_sdk_replays_on_the_plain_sdk_path_with_a_notice(self):
+        f = self.with_version("1.99.0")
+        self.assertEqual(f.status, "newer")
+        self.assertEqual(f.optimisations(), [])
+        self.assertIn("temporalio 1.99.0 is newer than deja has been checked against (1.10.0 to 1.35.x)", f.notice())
+        self.assertIn("plain SDK path", f.notice())
+        info = json.loads(dh.check_sdk())
+        self.assertEqual((info["status"], info["optimisations"]), ("newer", []))
+        # The replay itself: the SDK's own runner (no pool), the SDK's verdict.
+        path = os.path.join(HIST, "order_fulfillment.json")
+        s = dh.load({"workflows": [CODE]})
+        try:
+            data, wid = history(path)
+            results = [s.replay(data, wid) for _ in range(2)]
+            stats = s.sandbox_stats()
+        finally:
+            s.close()
+        want = sdk_verdicts(CODE, [path])[os.path.abspath(path)]["verdict"]
+        self.assertEqual([(r["verdict"], r["sandbox"]) for r in results], [(want, "fresh")] * 2)
+        self.assertEqual(stats, {})
+        self.assertTrue(all(r["steps"] for r in results), "still recorded")
+
+    def test_an_older_sdk_is_refused_with_the_range_and_the_fix(self):
+        self.with_version("1.9.0")
+        with self.assertRaises(dh.HarnessError) as cm:
+            dh.check_sdk()
+        self.assertEqual(cm.exception.kind, "unsupported-sdk")
+        self.assertIn("temporalio 1.9.0 is older than deja supports (1.10.0 to 1.35.x)", cm.exception.message)
+        self.assertIn("pip install 'temporalio>=1.10.0'", cm.exception.message)
+
+    def test_descriptor_set_names_both_roots(self):
+        from google.protobuf import descriptor_pb2
+
+        fds = descriptor_pb2.FileDescriptorSet.FromString(dh.coresdk_descriptor_set())
+        names = {f"{f.package}.{m.name}" for f in fds.file for m in f.message_type}
+        self.assertIn("coresdk.workflow_activation.WorkflowActivation", names)
+        self.assertIn("coresdk.workflow_completion.WorkflowActivationCompletion", names)
 
 
 class T02LoadErrors(unittest.TestCase):
@@ -254,7 +327,10 @@ class T03Verdicts(unittest.TestCase):
         finally:
             s.close()
         self.compare(got, self.sdk_v1)
-        self.assertTrue(all(r["verdict"] == "pass" for r in got.values()))
+        if PINNED_SDK:
+            # What the pinned SDK says of histories it recorded; other releases are held
+            # to their own Replayer's verdicts (compare, above).
+            self.assertTrue(all(r["verdict"] == "pass" for r in got.values()))
         for r in got.values():
             self.assertTrue(r["steps"])
             self.assertTrue(all(st["state"] is None for st in r["steps"]))
@@ -272,7 +348,8 @@ class T03Verdicts(unittest.TestCase):
             if v.get("expected") == "nondeterminism"
         }
         nondet = {f for f, r in got.items() if r["verdict"] == "nondeterminism"}
-        self.assertEqual(nondet, variants)
+        if PINNED_SDK:  # the manifest's expectations are the pinned SDK's
+            self.assertEqual(nondet, variants)
         for f in nondet:
             self.assertTrue(got[f]["message"].startswith("[TMPRL1100] Nondeterminism error:"), got[f]["message"])
             self.assertIn("Failure {", got[f]["raw"])
@@ -538,8 +615,15 @@ class T06Failures(unittest.TestCase):
             self.assertIn("deja_spin_workflow.py:", r["message"])
             self.assertIn(r["frames"][-1]["code"], ("n += 1", "while True:"))
             self.assertEqual(len(r["steps"]), 1)  # the deadlocked activation is not a step
-            (w,) = sdk_verdicts(code, [self.ORDER]).values()
-            self.assertEqual((w["verdict"], w["error_kind"]), ("error", "deadlock"))
+            try:
+                (w,) = sdk_verdicts(code, [self.ORDER], timeout=60).values()
+            except subprocess.TimeoutExpired:
+                # Old releases (temporalio 1.10) report the deadlock but never finish
+                # the replay of a spinning workflow: the SDK has no verdict to compare
+                # with; deja's (above) is the one their worker logs.
+                self.assertLess(dh._version_tuple(dh.sdk_version()), (1, 16))
+            else:
+                self.assertEqual((w["verdict"], w["error_kind"]), ("error", "deadlock"))
 
     @unittest.skipUnless(HAVE_FIXTURES, "tests/fixtures/code missing")
     def test_deadlock_blocked_thread(self):
@@ -778,7 +862,7 @@ class T08SandboxReuseVerdicts(unittest.TestCase):
     REUSE = dh.sdk_features().sandbox_reuse
 
     def assert_plain_path(self, results: list[dict], stats: dict) -> None:
-        self.assertEqual([r["sandbox"] for r in results], ["fresh"] * len(results))
+        self.assertTrue(all(r["sandbox"] in ("fresh", "none") for r in results), results)
         self.assertEqual(stats, {}, "no reusing runner on an SDK without sandbox reuse")
 
     def replay_n(self, config: dict, n: int = 3) -> tuple[list[dict], dict]:

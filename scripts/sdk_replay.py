@@ -187,7 +187,7 @@ async def replay_all(replayer, todo: list, batch: bool) -> dict[str, tuple[str, 
     return results
 
 
-async def main() -> int:
+async def main(leave_when_done: bool = False) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workflows", action="append", required=True, help="module, file path or module:Class")
     ap.add_argument("--python-path", action="append", default=[])
@@ -271,14 +271,19 @@ async def main() -> int:
             }
         )
     )
+    if leave_when_done:
+        # Leave now, before the event loop runs what the SDK scheduled behind us: some
+        # releases' worker shutdown never finishes after a replay (temporalio 1.10 blocks
+        # in a loop callback; asyncio.run's executor shutdown waits forever on 1.19).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 
 if __name__ == "__main__":
     try:
-        # Not asyncio.run: its shutdown waits for the default executor, which some SDK
-        # releases (seen with 1.19) never release after a replay; nothing needs closing.
-        code = asyncio.new_event_loop().run_until_complete(main())
+        code = asyncio.new_event_loop().run_until_complete(main(leave_when_done=True))
         sys.stdout.flush()
         sys.stderr.flush()
     except BrokenPipeError:  # e.g. piped into `head`

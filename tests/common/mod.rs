@@ -48,7 +48,13 @@ pub fn manifest() -> Value {
 /// The plain SDK's verdicts (scripts/sdk_replay.py: from_json + Replayer, no deja code),
 /// keyed by file as given.
 pub fn sdk_verdicts(workflows: &str, files: &[&str], unsandboxed: bool) -> std::collections::HashMap<String, Value> {
-    let mut c = Command::new(root().join(".venv/bin/python"));
+    sdk_verdicts_in(&root().join(".venv"), workflows, files, unsandboxed)
+}
+
+/// [`sdk_verdicts`] with the temporalio of another environment (the SDK version matrix).
+pub fn sdk_verdicts_in(env: &Path, workflows: &str, files: &[&str], unsandboxed: bool) -> std::collections::HashMap<String, Value> {
+    let mut c = Command::new(env.join("bin/python"));
+    c.env("PYTHONDONTWRITEBYTECODE", "1");
     c.current_dir(root()).arg("scripts/sdk_replay.py").args(["--workflows", workflows, "--batch"]);
     if unsandboxed {
         c.arg("--unsandboxed");
