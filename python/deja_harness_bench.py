@@ -93,13 +93,11 @@ def _child(args) -> None:
         t_end = time.perf_counter()
         c_end = time.process_time()
     else:
-        import types
+        sys.path.insert(0, HERE)
+        import deja_bootstrap
 
-        sys.path.insert(0, HERE)  # deja_sandbox_reuse, imported by the harness
-        src = open(os.path.join(HERE, "deja_harness.py")).read()
-        mod = types.ModuleType("deja_harness")
-        exec(compile(src, "deja_harness.py", "exec"), mod.__dict__)
-        sys.modules["deja_harness"] = mod
+        deja_bootstrap.install(deja_bootstrap.sources_from_dir(os.path.join(HERE, "deja_harness")))
+        import deja_harness as mod
         cfg = {
             "workflows": args.workflows,
             "unsandboxed": args.unsandboxed,

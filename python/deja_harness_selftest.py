@@ -3,9 +3,8 @@
 
     .venv/bin/python python/deja_harness_selftest.py [-v] [-k PATTERN]
 
-The harness is loaded the way the Rust binary loads it: its source is compiled
-under the file name "deja_harness.py" and registered as sys.modules["deja_harness"]
-(no __file__, no sibling imports). Histories come from histories/ (recorded by
+The harness package is imported the way the Rust binary imports it: from its
+sources in memory through python/deja_bootstrap.py (no __file__, no disk). Histories come from histories/ (recorded by
 histories/generate.py) and the broken code from tests/fixtures/code/; every
 verdict is compared with the plain SDK via scripts/sdk_replay.py run in a
 separate process.
@@ -48,25 +47,17 @@ def _pinned_sdk() -> bool:
 PINNED_SDK = _pinned_sdk()
 
 
-def _load_embedded(name: str) -> types.ModuleType:
-    """Load python/NAME.py exactly like PyModule::from_code does."""
-    with open(os.path.join(HERE, f"{name}.py"), encoding="utf-8") as fh:
-        src = fh.read()
-    mod = types.ModuleType(name)
-    sys.modules[name] = mod
-    exec(compile(src, f"{name}.py", "exec"), mod.__dict__)
-    return mod
-
-
 def _load_harness() -> types.ModuleType:
-    """Load python/deja_harness.py exactly like PyModule::from_code does."""
-    _load_embedded("deja_sandbox_reuse")
-    with open(os.path.join(HERE, "deja_harness.py"), encoding="utf-8") as fh:
-        src = fh.read()
-    mod = types.ModuleType("deja_harness")
-    sys.modules["deja_harness"] = mod
-    exec(compile(src, "deja_harness.py", "exec"), mod.__dict__)
-    return mod
+    """Import the harness package the way the Rust binary does: from sources held in
+    memory (python/deja_bootstrap.py), under the names the build embeds them with."""
+    sys.path.insert(0, HERE)
+    import deja_bootstrap
+
+    sys.path.remove(HERE)
+    deja_bootstrap.install(deja_bootstrap.sources_from_dir(os.path.join(HERE, "deja_harness")))
+    import deja_harness
+
+    return deja_harness
 
 
 dh = _load_harness()
@@ -156,6 +147,9 @@ class T01Basics(unittest.TestCase):
 
     def test_no_file_dependency(self):
         self.assertFalse(hasattr(dh, "__file__"))
+        for name, mod in sys.modules.items():
+            if name.startswith("deja_harness."):
+                self.assertFalse(hasattr(mod, "__file__"), name)
         self.assertTrue(issubclass(dh.HarnessError, Exception))
 
 
@@ -166,14 +160,15 @@ class T09SdkVersions(unittest.TestCase):
     def with_version(self, version: str):
         import temporalio
 
-        saved = (dh._FEATURES, temporalio.__version__)
+        saved = temporalio.__version__
 
         def restore() -> None:
-            dh._FEATURES, temporalio.__version__ = saved
+            temporalio.__version__ = saved
+            dh.sdk_features.cache_clear()
 
         self.addCleanup(restore)
-        dh._FEATURES = None
         temporalio.__version__ = version
+        dh.sdk_features.cache_clear()
         return dh.sdk_features()
 
     def test_the_installed_sdk_is_supported_with_every_optimisation(self):
@@ -719,7 +714,7 @@ class T06Failures(unittest.TestCase):
         self.assertIn("execute_activity", last["command_sites"][-1]["code"])
 
 
-R = sys.modules["deja_sandbox_reuse"]
+R = sys.modules["deja_harness.sandbox_reuse"]
 
 
 class T07SandboxReuse(unittest.TestCase):

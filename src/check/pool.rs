@@ -678,8 +678,8 @@ fn parse_file_line(line: &str) -> Option<Frame> {
 /// Not the SDK, the standard library, site-packages, deja's harness or generated code.
 fn is_user_file(file: &str) -> bool {
     !(file.starts_with('<')
-        || file == "deja_harness.py"
-        || file == "deja_sandbox_reuse.py"
+        || file.starts_with("deja_harness/")
+        || file == "deja_bootstrap.py"
         || file.contains("/site-packages/")
         || file.contains("/dist-packages/")
         || file.contains("/lib/python3"))

@@ -1,7 +1,7 @@
 //! The one place deja calls Python.
 //!
 //! The interpreter is started once per process ([`Interpreter::start`]); the harness module
-//! (`python/deja_harness.py`) is compiled into the binary and loaded from memory, so an
+//! (`python/deja_harness/`, a package) is compiled into the binary and imported from memory, so an
 //! installed deja needs no extra files. Histories cross as binary protobuf bytes built by
 //! Rust; the trace comes back as protobuf bytes (activations, completions) decoded with the
 //! generated `coresdk` types, plus small JSON documents for state. No Python object
@@ -17,10 +17,9 @@ use super::pyenv::PythonEnv;
 use super::sdk_protos::SdkProtos;
 use super::{SdkInfo, CodeConfig, Frame, ReplayOutcome, SandboxUse, Step, StepState, Verdict};
 
-const HARNESS_SOURCE: &str = include_str!("../../python/deja_harness.py");
-/// The harness's helper that keeps a workflow module's sandbox import between
-/// histories while it is provably pristine; registered before the harness imports it.
-const SANDBOX_REUSE_SOURCE: &str = include_str!("../../python/deja_sandbox_reuse.py");
+include!(concat!(env!("OUT_DIR"), "/harness_sources.rs"));
+/// Serves the harness package from memory (an import finder over `HARNESS_MODULES`).
+const BOOTSTRAP_SOURCE: &str = include_str!("../../python/deja_bootstrap.py");
 
 /// Errors from the Python side that stop a run before any verdict.
 #[derive(Debug, thiserror::Error)]
@@ -115,8 +114,13 @@ impl Interpreter {
                     EmbedError::Python { message: format!("importing temporalio failed: {e}"), detail }
                 });
             }
-            load_module(py, SANDBOX_REUSE_SOURCE, c"deja_sandbox_reuse.py", c"deja_sandbox_reuse")?;
-            let module = load_module(py, HARNESS_SOURCE, c"deja_harness.py", c"deja_harness")?;
+            let bootstrap = load_module(py, BOOTSTRAP_SOURCE, c"deja_bootstrap.py", c"deja_bootstrap")?;
+            let sources = PyDict::new(py);
+            for (module, file, source) in HARNESS_MODULES {
+                sources.set_item(*module, (*file, *source)).map_err(|e| python_error(py, e))?;
+            }
+            bootstrap.call_method1("install", (sources,)).map_err(|e| python_error(py, e))?;
+            let module = py.import("deja_harness").map_err(|e| python_error(py, e))?;
             let sdk_version = module
                 .call_method0("sdk_version")
                 .and_then(|v| v.extract::<String>())
@@ -148,19 +152,10 @@ impl Interpreter {
     /// Import the user's code and build a replayer for it.
     pub fn load(&self, config: &CodeConfig) -> Result<Session, EmbedError> {
         Python::attach(|py| {
-            let cfg = PyDict::new(py);
-            let run = || -> PyResult<Py<PyAny>> {
-                cfg.set_item("workflows", &config.workflows)?;
-                cfg.set_item("python_path", &config.python_path)?;
-                cfg.set_item("unsandboxed", config.unsandboxed)?;
-                cfg.set_item("fresh_sandbox", config.fresh_sandbox)?;
-                cfg.set_item("data_converter", &config.data_converter)?;
-                cfg.set_item("interceptors", &config.interceptors)?;
-                cfg.set_item("queries", &config.queries)?;
-                cfg.set_item("record_state", config.record_state)?;
-                cfg.set_item("debug_mode", config.debug_mode)?;
-                Ok(self.harness.bind(py).call_method1("load", (cfg,))?.unbind())
-            };
+            // One schema: the harness's `Config` mirrors `CodeConfig` and refuses keys it
+            // does not know, so the two cannot drift apart silently.
+            let cfg = serde_json::to_string(config).map_err(|e| EmbedError::Python { message: format!("config: {e}"), detail: String::new() })?;
+            let run = || -> PyResult<Py<PyAny>> { Ok(self.harness.bind(py).call_method1("load_json", (cfg.as_str(),))?.unbind()) };
             let session = run().map_err(|e| python_error(py, e))?;
             let registered = session
                 .bind(py)

@@ -3,7 +3,7 @@
 //!
 //! * [`pyenv`] — finds the user's Python environment and checks it can host the SDK.
 //! * [`embed`] — the only place that calls Python: starts the interpreter, loads the
-//!   harness (`python/deja_harness.py`, compiled into the binary) and converts results.
+//!   harness (the `python/deja_harness/` package, compiled into the binary) and converts results.
 //! * this module — the trace types everything downstream (diff, reports, TUI) reads.
 //!
 //! The verdict is the SDK core's, never deja's own: deja adds structure around it.
