@@ -10,7 +10,7 @@ STAMP := $(VENV)/.deja-requirements
 DEJA := target/release/deja
 CARGO_JOBS ?=
 
-.PHONY: venv build demo test test-rust test-python bench histories corpus protos cli-docs clean
+.PHONY: venv build demo test test-sdk-oldest test-rust test-python bench histories corpus protos cli-docs clean
 
 venv: $(STAMP)
 $(STAMP): python/requirements.txt
@@ -36,6 +36,13 @@ test: venv
 	bash scripts/install-test-deps.sh
 	cargo test --workspace $(CARGO_JOBS) -- --test-threads=2
 	$(PY) python/deja_harness_selftest.py
+	$(MAKE) test-sdk-oldest
+
+# The harness self-test under the oldest temporalio deja supports (a cached venv; the
+# Rust SDK version matrix, tests/sdk_matrix.rs, covers the releases in between).
+test-sdk-oldest:
+	bash scripts/sdk-venv.sh 1.10.0
+	PYTHONDONTWRITEBYTECODE=1 target/sdk-venvs/1.10.0/bin/python python/deja_harness_selftest.py
 
 bench: build
 	$(PY) bench/run.py

@@ -2,6 +2,7 @@
 """Throughput of `deja check` against the SDK's own batch replay, measured in one run.
 
     .venv/bin/python bench/check_bench.py [--deja target/release/deja] [--rounds 3]
+    target/sdk-venvs/1.19.0/bin/python bench/check_bench.py …   # another temporalio release
         [--corpus target/corpus] [--generate] [--jobs N] [--json FILE]
 
 For each history set — `histories/*.json` (the shipped samples) and the generated corpus
@@ -103,7 +104,9 @@ def run_sdk(files: list[str]) -> tuple[float, dict, dict]:
 
 def run_deja(deja: str, files: list[str], jobs: int | None, out: Path) -> tuple[float, dict, dict]:
     """Timed as CI runs it: `-q --junit FILE`; verdicts are read back from the JUnit file."""
-    cmd = [deja, "check", *files, "--workflows", str(CODE), "-q", "--junit", str(out)]
+    # The same temporalio on both sides: the environment of the Python running this bench
+    # (run it with target/sdk-venvs/VERSION/bin/python to measure another SDK release).
+    cmd = [deja, "check", *files, "--workflows", str(CODE), "-q", "--junit", str(out), "--python-env", sys.prefix]
     if jobs:
         cmd += ["--jobs", str(jobs)]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "GITHUB_"))}

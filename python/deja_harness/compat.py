@@ -17,6 +17,7 @@ import temporalio.bridge.proto.workflow_completion
 import temporalio.converter
 import temporalio.runtime
 import temporalio.worker
+import temporalio.workflow
 
 from . import sandbox_reuse as deja_sandbox_reuse
 from .errors import HarnessError
@@ -133,8 +134,9 @@ def sdk_features() -> SdkFeatures:
         runtime_heartbeat_option="worker_heartbeat_interval" in runtime_params,
         command_sites=command_sites,
         state_queries=_has_field(jobs, "query_workflow") and _has_field(commands, "respond_to_query"),
-        updates=_has_field(jobs, "do_update") and _has_field(commands, "update_response"),
-        nexus=_has_field(commands, "schedule_nexus_operation"),
+        # What workflow code can use on this release: the protos and the Python API.
+        updates=_has_field(jobs, "do_update") and _has_field(commands, "update_response") and hasattr(temporalio.workflow, "update"),
+        nexus=_has_field(commands, "schedule_nexus_operation") and hasattr(temporalio.workflow, "create_nexus_client"),
         sandbox_reuse=proven and deja_sandbox_reuse.supported(),
         context_shortcut=proven and hasattr(temporalio.worker.WorkflowInstance, "get_serialization_context"),
         build_id_preset=proven and getattr(getattr(temporalio.worker, "_worker", None), "_default_build_id", "missing") is None,
