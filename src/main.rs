@@ -8,9 +8,7 @@ mod check;
 mod cli;
 mod commands;
 mod config;
-mod diff;
 mod exit;
-mod history;
 mod replay;
 mod report;
 mod style;
@@ -63,7 +61,7 @@ fn load_bench(path: &std::path::Path, repeat: u32) -> Result<u8> {
     let mut events = 0;
     for _ in 0..repeat.max(1) {
         let started = std::time::Instant::now();
-        let h = history::load_path(path, None)?;
+        let h = deja_core::history::load_path(path, None)?;
         best = best.min(started.elapsed().as_secs_f64());
         events = h.events().len();
     }

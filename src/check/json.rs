@@ -19,7 +19,7 @@ use serde::Serialize;
 use super::events::{CheckEvent, Reporter};
 use super::result::HistoryResult;
 use super::summary::Summary;
-use crate::replay::{Frame, SandboxUse, Verdict};
+use deja_core::trace::{Frame, SandboxUse, Verdict};
 
 pub const SCHEMA: &str = "deja.check/v1";
 

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use super::protocol::{FromWorker, Setup, ToWorker, read_frame, write_frame};
 use super::result::{HistoryResult, kind};
-use crate::replay::Frame;
+use deja_core::trace::Frame;
 
 /// Lines of a worker's stderr kept for crash reports (a faulthandler dump of every
 /// thread is long; the part worth showing is picked out of it).
@@ -629,7 +629,7 @@ fn crash_result(job: &Job, started: Option<&Started>, status: &Option<ExitStatus
     let wf = started.map(|s| s.workflow_type.as_str()).unwrap_or("(unloaded)");
     let mut signature = format!("{wf} error crash: {}", how.split(';').next().unwrap_or(&how));
     if let Some(f) = &location {
-        signature.push_str(&format!(" at {}:{}", crate::report::display_path(&f.file), f.line));
+        signature.push_str(&format!(" at {}:{}", deja_core::display_path(&f.file), f.line));
     }
     let mut r = base_result(job, started, kind::CRASH, message.clone(), signature);
     let mut text = format!("✗ error {} · {}\n  {message}\n", r.subject(), job.path);

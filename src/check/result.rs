@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::replay::{Frame, SandboxUse, Verdict};
+use deja_core::trace::{Frame, SandboxUse, Verdict};
 use crate::report::model::ReplayReport;
 
 /// `error_kind` values added by `deja check` (the harness has its own: `deadlock`,

@@ -17,7 +17,8 @@ use super::CodeSetup;
 use crate::cli::DebugArgs;
 use crate::exit;
 use crate::replay::embed::{EmbedError, Interpreter};
-use crate::replay::{ReplayOutcome, pyenv};
+use crate::replay::pyenv;
+use deja_core::trace::ReplayOutcome;
 use crate::style::ColorChoice;
 use crate::tui::theme::Theme;
 use crate::tui::trace::ReplayFailure;
@@ -27,7 +28,7 @@ pub fn run(args: DebugArgs, verbose: u8, color: ColorChoice) -> Result<u8> {
     let history = super::replay::load_history(&args.source)?;
     // Always record state: the State pane is half of what the debugger is for.
     let setup = super::resolve_code(&args.code, &args.query, true)?;
-    let code_label = setup.code.workflows.iter().map(|w| crate::report::display_path(w)).collect::<Vec<_>>().join(", ");
+    let code_label = setup.code.workflows.iter().map(|w| deja_core::display_path(w)).collect::<Vec<_>>().join(", ");
     let mut replayer = PyReplayer::new(setup, history.encode(), history.workflow_id.clone());
 
     eprintln!("deja debug: replaying {} ({} events)…", history.source, history.events().len());

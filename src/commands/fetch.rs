@@ -12,7 +12,7 @@ use futures::StreamExt;
 
 use crate::cli::FetchArgs;
 use crate::exit;
-use crate::history::{self, LoadedHistory, Source};
+use deja_core::history::{self, LoadedHistory, Source};
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting the async runtime")

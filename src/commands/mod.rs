@@ -12,7 +12,8 @@ use anyhow::Result;
 use crate::cli::WorkflowArgs;
 use crate::config;
 use crate::replay::embed::{EmbedError, Interpreter, Session};
-use crate::replay::{CodeConfig, pyenv};
+use crate::replay::pyenv;
+use deja_core::trace::CodeConfig;
 
 /// What `replay`, `check` and `debug` need to run user code.
 pub struct CodeSetup {

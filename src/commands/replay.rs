@@ -5,11 +5,11 @@ use std::io::Write;
 use anyhow::{Context, Result};
 
 use crate::cli::{HistorySource, OutputFormat, ReplayArgs};
-use crate::history::tasks::Timeline;
-use crate::history::{self, LoadedHistory};
+use deja_core::history::tasks::Timeline;
+use deja_core::history::{self, LoadedHistory};
 use crate::report::model::ReplayReport;
 use crate::report::replay_text::print_report;
-use crate::replay::Verdict;
+use deja_core::trace::Verdict;
 use crate::style::Styles;
 use crate::exit;
 

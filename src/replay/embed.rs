@@ -17,7 +17,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
 use super::pyenv::PythonEnv;
-use super::{CodeConfig, Frame, ReplayOutcome, SandboxUse, Step, StepState, Verdict};
+use deja_core::trace::{CodeConfig, Frame, ReplayOutcome, SandboxUse, Step, StepState, Verdict};
 
 const HARNESS_SOURCE: &str = include_str!("../../python/deja_harness.py");
 /// The harness's helper that keeps a workflow module's sandbox import between

@@ -19,7 +19,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use crate::check::events::{CheckEvent, Reporter};
 use crate::check::result::HistoryResult;
 use crate::check::summary::{Group, Summary};
-use crate::replay::Verdict;
+use deja_core::trace::Verdict;
 use crate::report::replay_text::verdict_word;
 use crate::style::{Styles, paint};
 
@@ -162,7 +162,7 @@ impl<W: Write> Reporter for TextReporter<W> {
             CheckEvent::HistoryFinished(r) => self.finished(r),
             CheckEvent::Skipped { path, reason } => {
                 if self.opts.verbose > 0 && !self.opts.quiet {
-                    self.note(&paint(self.opts.err_styles.dim, format!("skipped {}: {reason}", crate::report::display_path(path))));
+                    self.note(&paint(self.opts.err_styles.dim, format!("skipped {}: {reason}", deja_core::display_path(path))));
                 }
             }
             CheckEvent::RunFinished(s) => self.finish(s)?,
@@ -173,7 +173,7 @@ impl<W: Write> Reporter for TextReporter<W> {
 
 /// One line per finished history: verdict, workflow, file, and the cause.
 pub fn live_line(r: &HistoryResult, st: &Styles) -> String {
-    let path = crate::report::display_path(&r.path);
+    let path = deja_core::display_path(&r.path);
     let mut line = match r.workflow_type {
         Some(_) => format!("{} {} · {path}", verdict_word(r.verdict, st), paint(st.bold, r.subject())),
         None => format!("{} {}", verdict_word(r.verdict, st), paint(st.bold, &path)),
@@ -181,7 +181,7 @@ pub fn live_line(r: &HistoryResult, st: &Styles) -> String {
     if !r.passed() && !r.message.is_empty() {
         // Load errors start with the path, which the line already shows.
         let msg = r.message.strip_prefix(&format!("{}: ", r.path)).unwrap_or(&r.message);
-        line.push_str(&paint(st.dim, format!(" — {}", crate::history::describe::truncate(msg, 160))));
+        line.push_str(&paint(st.dim, format!(" — {}", deja_core::history::describe::truncate(msg, 160))));
     }
     line
 }
@@ -216,7 +216,7 @@ pub fn render_summary(w: &mut dyn Write, s: &Summary, verbose: u8, st: &Styles) 
     for g in &groups[..shown] {
         writeln!(w, "{}", group_heading(g, st))?;
         if !g.more.is_empty() {
-            let mut also: Vec<String> = g.more.iter().map(|p| crate::report::display_path(p)).collect();
+            let mut also: Vec<String> = g.more.iter().map(|p| deja_core::display_path(p)).collect();
             let rest = g.count - 1 - g.more.len();
             if rest > 0 {
                 also.push(format!("and {rest} more"));
@@ -293,7 +293,7 @@ pub fn counts_line(s: &Summary, st: &Styles) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::replay::SandboxUse;
+    use deja_core::trace::SandboxUse;
 
     fn failing(path: &str, sig: &str) -> HistoryResult {
         let mut r = HistoryResult::error(path, "x", "Activity type mismatch".into(), sig.into());

@@ -19,7 +19,7 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::check::events::{CheckEvent, Reporter};
 use crate::check::result::HistoryResult;
-use crate::replay::Verdict;
+use deja_core::trace::Verdict;
 
 /// The suite for files that never loaded (no workflow type to file them under).
 const UNLOADED_SUITE: &str = "unloadable histories";
@@ -127,7 +127,7 @@ pub fn test_case(r: &HistoryResult) -> TestCase {
         tc.add_property(("workflow_id", id.as_str()));
     }
     if let Some(loc) = &r.location {
-        tc.add_property(("source", format!("{}:{}", crate::report::display_path(&loc.file), loc.line).as_str()));
+        tc.add_property(("source", format!("{}:{}", deja_core::display_path(&loc.file), loc.line).as_str()));
     }
     tc
 }

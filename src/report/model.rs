@@ -3,10 +3,10 @@
 
 use serde::Serialize;
 
-use crate::diff::{Alignment, Row, align};
-use crate::history::tasks::{Timeline, WorkflowTask};
-use crate::history::{Format, LoadedHistory, WorkflowIdSource};
-use crate::replay::{Frame, ReplayOutcome, SandboxUse, Verdict};
+use deja_core::diff::{Alignment, Row, align};
+use deja_core::history::tasks::{Timeline, WorkflowTask};
+use deja_core::history::{Format, LoadedHistory, WorkflowIdSource};
+use deja_core::trace::{Frame, ReplayOutcome, SandboxUse, Verdict};
 
 /// The history, in a sentence.
 #[derive(Clone, Debug, Serialize)]
@@ -182,7 +182,7 @@ pub struct TraceStep {
 }
 
 impl TraceStep {
-    pub fn of(step: &crate::replay::Step) -> TraceStep {
+    pub fn of(step: &deja_core::trace::Step) -> TraceStep {
         use deja_proto::coresdk::workflow_completion::workflow_activation_completion::Status;
         let jobs = step.activation.jobs.iter().map(|j| job_name(j.variant.as_ref()).to_string()).collect();
         let (commands, failure) = match step.completion.status.as_ref() {

@@ -5,9 +5,9 @@ use std::io::Write;
 
 use super::display_path;
 use super::model::{ReplayReport, SourceExcerpt};
-use crate::diff::{Row, RowStatus};
-use crate::history::describe::truncate;
-use crate::replay::Verdict;
+use deja_core::diff::{Row, RowStatus};
+use deja_core::history::describe::truncate;
+use deja_core::trace::Verdict;
 use crate::style::{Styles, paint};
 
 /// Verdict word, styled.

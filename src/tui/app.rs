@@ -15,8 +15,8 @@ use super::model::{EventKind, HistoryModel};
 use super::theme::Theme;
 use super::trace::{ReplayFailure, TraceModel};
 use super::views;
-use crate::history::LoadedHistory;
-use crate::replay::ReplayOutcome;
+use deja_core::history::LoadedHistory;
+use deja_core::trace::ReplayOutcome;
 
 /// Where the debugger stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -435,7 +435,7 @@ impl App {
             }
             None => {
                 self.message = Some(match &self.replay {
-                    Replay::Ready(t) if t.report.verdict == crate::replay::Verdict::Pass => "no divergence: the replay passed".into(),
+                    Replay::Ready(t) if t.report.verdict == deja_core::trace::Verdict::Pass => "no divergence: the replay passed".into(),
                     Replay::Ready(_) => "nothing to jump to: no workflow code ran".into(),
                     Replay::Failed(_) => "no trace: the replay could not run (see the header; fix and press r)".into(),
                 });

@@ -12,7 +12,7 @@ use ratatui::crossterm::event::{Event, KeyEventKind};
 use super::action::action_for;
 use super::app::{App, Effect};
 use super::trace::ReplayFailure;
-use crate::replay::ReplayOutcome;
+use deja_core::trace::ReplayOutcome;
 
 /// Runs the user's code again (for `r`). The real one re-imports the code in the embedded
 /// Python; tests can script outcomes.

@@ -23,9 +23,10 @@ use super::app::{App, Effect, Pos, Replay};
 use super::event_loop::{self, Replayer};
 use super::theme::Theme;
 use super::trace::ReplayFailure;
-use crate::history::{self, LoadedHistory};
+use deja_core::history::{self, LoadedHistory};
 use crate::replay::embed::Interpreter;
-use crate::replay::{CodeConfig, ReplayOutcome, Verdict, pyenv};
+use crate::replay::pyenv;
+use deja_core::trace::{CodeConfig, ReplayOutcome, Verdict};
 
 const CART: &str = "histories/shopping_cart.json";
 const ORDER: &str = "histories/order_fulfillment.json";

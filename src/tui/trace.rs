@@ -13,8 +13,8 @@ use deja_proto::coresdk::workflow_completion::workflow_activation_completion::St
 use deja_proto::temporal::api::common::v1::Payload;
 
 use super::model::HistoryModel;
-use crate::history::describe::{duration_text, failure_text, payload_text, truncate};
-use crate::replay::{ReplayOutcome, Step, StepState, Verdict};
+use deja_core::history::describe::{duration_text, failure_text, payload_text, truncate};
+use deja_core::trace::{ReplayOutcome, Step, StepState, Verdict};
 use crate::report::model::ReplayReport;
 
 /// Why there is no trace: the code did not import, Python did not start…

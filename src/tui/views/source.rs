@@ -16,8 +16,8 @@ use ratatui::widgets::Widget;
 
 use super::step::command_text;
 use super::{note_height, pane_block, scroll_for};
-use crate::replay::Frame;
-use crate::report::display_path;
+use deja_core::trace::Frame;
+use deja_core::display_path;
 use crate::tui::action::Pane;
 use crate::tui::app::App;
 use crate::tui::model::{EventKind, HistoryModel};

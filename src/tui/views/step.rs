@@ -11,7 +11,7 @@ use ratatui::text::Line;
 use ratatui::widgets::Widget;
 
 use super::{line, note_height, pane_block, scroll_for};
-use crate::diff::{Row, RowStatus};
+use deja_core::diff::{Row, RowStatus};
 use crate::tui::action::Pane;
 use crate::tui::app::{App, Pos, Replay};
 use crate::tui::model::{EventKind, HistoryModel};
@@ -57,7 +57,7 @@ pub fn build(hist: &HistoryModel, replay: &Replay, task: usize, th: &Theme) -> S
         }
     };
     let steps = trace.steps_of_task.get(task).map(Vec::as_slice).unwrap_or(&[]);
-    if trace.steps.is_empty() && trace.report.verdict != crate::replay::Verdict::Pass {
+    if trace.steps.is_empty() && trace.report.verdict != deja_core::trace::Verdict::Pass {
         // Nothing ran at all (unregistered type, invalid history…): say why, in full.
         lines.push(StepLine::Text(line(format!("{}: the SDK ran no workflow code", super::verdict_word(trace.report.verdict)), th.fail)));
         for l in wrap(&trace.report.message, WRAP) {

@@ -10,7 +10,8 @@ use super::tasks::{Timeline, split};
 use super::{Format, Source, WorkflowIdSource, legacy};
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // crates/deja-core → the repository root, where `histories/` lives.
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 struct Sample {

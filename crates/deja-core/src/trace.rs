@@ -1,15 +1,9 @@
-//! Replay: run the user's workflow code, through their own `temporalio` SDK, against a
-//! history, inside an embedded CPython — and bring back a plain-Rust trace.
-//!
-//! * [`pyenv`] — finds the user's Python environment and checks it can host the SDK.
-//! * [`embed`] — the only place that calls Python: starts the interpreter, loads the
-//!   harness (`python/deja_harness.py`, compiled into the binary) and converts results.
-//! * this module — the trace types everything downstream (diff, reports, TUI) reads.
+//! The replay trace: what running the user's workflow code through their own `temporalio`
+//! SDK against a history brings back — the verdict, every activation and completion, where
+//! each command came from — as plain-Rust types that the alignment, the reports and the
+//! debugger read. Producing it is the binary's `replay` module (the one place with Python).
 //!
 //! The verdict is the SDK core's, never deja's own: deja adds structure around it.
-
-pub mod embed;
-pub mod pyenv;
 
 use deja_proto::coresdk::workflow_activation::WorkflowActivation;
 use deja_proto::coresdk::workflow_completion::WorkflowActivationCompletion;
@@ -57,7 +51,7 @@ pub struct Frame {
 
 impl std::fmt::Display for Frame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", crate::report::display_path(&self.file), self.line)?;
+        write!(f, "{}:{}", crate::display_path(&self.file), self.line)?;
         if !self.function.is_empty() {
             write!(f, " in {}", self.function)?;
         }

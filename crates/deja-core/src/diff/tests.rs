@@ -13,7 +13,7 @@ use deja_proto::temporal::api::history::v1::{self as h, HistoryEvent, history_ev
 use super::{RowStatus, align};
 use crate::history::tasks::Timeline;
 use crate::history::{EventType, History, LoadedHistory, Source};
-use crate::replay::{ReplayOutcome, SandboxUse, Step, Verdict};
+use crate::trace::{ReplayOutcome, SandboxUse, Step, Verdict};
 
 /// Builds a history one workflow task at a time.
 struct Hist {
