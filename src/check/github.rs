@@ -13,8 +13,8 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::events::{CheckEvent, Reporter};
-use super::summary::{Group, Summary};
+use deja_core::model::events::{CheckEvent, Reporter};
+use deja_core::model::summary::{Group, Summary};
 
 /// Writes annotations to a stream (stdout in real runs).
 pub struct GithubReporter<W: Write> {
@@ -99,7 +99,7 @@ fn escape_property(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::result::HistoryResult;
+    use deja_core::model::result::HistoryResult;
     use deja_core::trace::{Frame, Verdict};
 
     #[test]

@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::events::{CheckEvent, Reporter};
-use super::result::HistoryResult;
-use super::summary::Summary;
+use deja_core::model::events::{CheckEvent, Reporter};
+use deja_core::model::result::HistoryResult;
+use deja_core::model::summary::Summary;
 use deja_core::trace::{Frame, SandboxUse, Verdict};
 
 pub const SCHEMA: &str = "deja.check/v1";

@@ -19,7 +19,7 @@
 //!   free (a shared queue, never a static split), kills and replaces a worker whose history
 //!   crashed it or ran over `--timeout`.
 //! * [`events`] — what the runner tells reporters; [`result`] — one history's compact result.
-//! * [`summary`] — counts and failure groups (by [`crate::report::model::ReplayReport::signature`]).
+//! * [`summary`] — counts and failure groups (by [`deja_core::model::replay::ReplayReport::signature`]).
 //! * [`json`], [`github`] — the `--json` file and GitHub Actions annotations; the terminal
 //!   and JUnit reporters live in `report::check_text` and `report::junit`.
 //!
@@ -40,12 +40,9 @@
 //! be loaded, because that is a problem with the input, not a verdict about the code.
 
 pub mod discover;
-pub mod events;
 pub mod github;
 pub mod json;
 pub mod partition;
 pub mod pool;
 pub mod protocol;
-pub mod result;
-pub mod summary;
 pub mod worker;

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::protocol::{FromWorker, Setup, ToWorker, read_frame, write_frame};
-use super::result::{HistoryResult, kind};
+use deja_core::model::result::{HistoryResult, kind};
 use deja_core::trace::Frame;
 
 /// Lines of a worker's stderr kept for crash reports (a faulthandler dump of every

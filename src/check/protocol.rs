@@ -37,7 +37,7 @@ use std::path::PathBuf;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::result::HistoryResult;
+use deja_core::model::result::HistoryResult;
 use deja_core::trace::CodeConfig;
 
 /// Largest frame accepted (a full report of a very large history fits many times over).

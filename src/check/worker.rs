@@ -20,13 +20,13 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use super::protocol::{FromWorker, Setup, ToWorker, read_frame, write_frame};
-use super::result::{HistoryResult, kind};
-use crate::exit;
+use deja_core::model::result::{HistoryResult, kind};
+use deja_core::exit;
 use deja_core::history::tasks::Timeline;
 use deja_core::history::{self, LoadError};
 use crate::replay::embed::{EmbedError, Interpreter, Session};
 use crate::replay::pyenv;
-use crate::report::model::ReplayReport;
+use deja_core::model::replay::ReplayReport;
 use crate::report::replay_text::print_report;
 use crate::style::Styles;
 

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::check::discover::{Candidate, discover};
-use crate::check::events::{CheckEvent, Fanout, Reporter};
+use deja_core::model::events::{CheckEvent, Fanout, Reporter};
 use crate::check::github::GithubReporter;
 use crate::check::json::JsonReporter;
 use crate::check::partition::Partition;
 use crate::check::pool::{self, Flow, Job, PoolConfig, PoolError, PoolEvent};
 use crate::check::protocol::Setup;
-use crate::check::summary::Summary;
+use deja_core::model::summary::Summary;
 use crate::cli::CheckArgs;
 use crate::replay::pyenv;
 use crate::report::check_text::{TextOptions, TextReporter};
@@ -203,7 +203,7 @@ pub fn run(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     summary.seconds = started.elapsed().as_secs_f64();
     fanout.event(&CheckEvent::RunFinished(&summary))?;
     let code = summary.exit_code();
-    if code == crate::exit::ERROR {
+    if code == deja_core::exit::ERROR {
         eprintln!(
             "deja: error: none of the {} files could be checked: each failed to load (see above) or is not a history",
             summary.total

@@ -15,7 +15,7 @@ use anyhow::Result;
 
 use super::CodeSetup;
 use crate::cli::DebugArgs;
-use crate::exit;
+use deja_core::exit;
 use crate::replay::embed::{EmbedError, Interpreter};
 use crate::replay::pyenv;
 use deja_core::trace::ReplayOutcome;

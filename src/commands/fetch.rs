@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use futures::StreamExt;
 
 use crate::cli::FetchArgs;
-use crate::exit;
+use deja_core::exit;
 use deja_core::history::{self, LoadedHistory, Source};
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

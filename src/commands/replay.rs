@@ -7,11 +7,11 @@ use anyhow::{Context, Result};
 use crate::cli::{HistorySource, OutputFormat, ReplayArgs};
 use deja_core::history::tasks::Timeline;
 use deja_core::history::{self, LoadedHistory};
-use crate::report::model::ReplayReport;
+use deja_core::model::replay::ReplayReport;
 use crate::report::replay_text::print_report;
 use deja_core::trace::Verdict;
 use crate::style::Styles;
-use crate::exit;
+use deja_core::exit;
 
 /// Load the history a replay-like command names: a file, or with `--workflow-id` and no
 /// file, the run fetched from the server.

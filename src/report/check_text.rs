@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use crate::check::events::{CheckEvent, Reporter};
-use crate::check::result::HistoryResult;
-use crate::check::summary::{Group, Summary};
+use deja_core::model::events::{CheckEvent, Reporter};
+use deja_core::model::result::HistoryResult;
+use deja_core::model::summary::{Group, Summary};
 use deja_core::trace::Verdict;
 use crate::report::replay_text::verdict_word;
 use crate::style::{Styles, paint};

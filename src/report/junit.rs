@@ -17,8 +17,8 @@ use anyhow::{Context, Result};
 use indexmap::IndexMap;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::check::events::{CheckEvent, Reporter};
-use crate::check::result::HistoryResult;
+use deja_core::model::events::{CheckEvent, Reporter};
+use deja_core::model::result::HistoryResult;
 use deja_core::trace::Verdict;
 
 /// The suite for files that never loaded (no workflow type to file them under).
@@ -146,7 +146,7 @@ impl Reporter for JunitReporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::summary::Summary;
+    use deja_core::model::summary::Summary;
 
     #[test]
     fn round_trips_through_a_junit_reader() {

@@ -3,7 +3,6 @@
 
 pub mod check_text;
 pub mod junit;
-pub mod model;
 pub mod replay_text;
 pub mod show;
 

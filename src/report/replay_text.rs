@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use super::display_path;
-use super::model::{ReplayReport, SourceExcerpt};
+use deja_core::model::replay::{ReplayReport, SourceExcerpt};
 use deja_core::diff::{Row, RowStatus};
 use deja_core::history::describe::truncate;
 use deja_core::trace::Verdict;

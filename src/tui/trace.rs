@@ -15,7 +15,7 @@ use deja_proto::temporal::api::common::v1::Payload;
 use super::model::HistoryModel;
 use deja_core::history::describe::{duration_text, failure_text, payload_text, truncate};
 use deja_core::trace::{ReplayOutcome, Step, StepState, Verdict};
-use crate::report::model::ReplayReport;
+use deja_core::model::replay::ReplayReport;
 
 /// Why there is no trace: the code did not import, Python did not start…
 #[derive(Clone, Debug, Default)]

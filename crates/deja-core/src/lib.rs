@@ -3,13 +3,18 @@
 //! * [`history`] — load and validate a history, split it into workflow tasks, describe events.
 //! * [`trace`] — what one replay brought back from Python: verdict, steps, frames.
 //! * [`diff`] — the alignment of the commands the code emitted with the events history recorded.
+//! * [`model`] — the report model built from those three, and the events of a `deja check`
+//!   run: what every reporter and the debugger read.
+//! * [`exit`] — the exit-code contract.
 //!
 //! Nothing here starts Python, parses a command line or renders output: the binary's
 //! `replay` module (the one pyo3 place) produces a [`trace::ReplayOutcome`], and its
 //! reporters and debugger consume these types.
 
 pub mod diff;
+pub mod exit;
 pub mod history;
+pub mod model;
 pub mod trace;
 
 /// A path as short as it can be said: relative to the current directory when inside it.

@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use deja_core::trace::{Frame, SandboxUse, Verdict};
-use crate::report::model::ReplayReport;
+use crate::trace::{Frame, SandboxUse, Verdict};
+use super::replay::ReplayReport;
 
 /// `error_kind` values added by `deja check` (the harness has its own: `deadlock`,
 /// `unregistered-type`, `invalid-history`, `other`).

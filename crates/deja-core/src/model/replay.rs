@@ -3,10 +3,10 @@
 
 use serde::Serialize;
 
-use deja_core::diff::{Alignment, Row, align};
-use deja_core::history::tasks::{Timeline, WorkflowTask};
-use deja_core::history::{Format, LoadedHistory, WorkflowIdSource};
-use deja_core::trace::{Frame, ReplayOutcome, SandboxUse, Verdict};
+use crate::diff::{Alignment, Row, align};
+use crate::history::tasks::{Timeline, WorkflowTask};
+use crate::history::{Format, LoadedHistory, WorkflowIdSource};
+use crate::trace::{Frame, ReplayOutcome, SandboxUse, Verdict};
 
 /// The history, in a sentence.
 #[derive(Clone, Debug, Serialize)]
@@ -143,10 +143,10 @@ impl ReplayReport {
             let emi = d.row.emitted.as_ref().map(|e| e.item.command).unwrap_or("-");
             sig.push_str(&format!(" history:{rec} code:{emi}"));
             if let Some(s) = &d.site {
-                sig.push_str(&format!(" at {}:{}", super::display_path(&s.file), s.line));
+                sig.push_str(&format!(" at {}:{}", crate::display_path(&s.file), s.line));
             }
         } else if let Some(f) = self.frames.last() {
-            sig.push_str(&format!(" at {}:{}", super::display_path(&f.file), f.line));
+            sig.push_str(&format!(" at {}:{}", crate::display_path(&f.file), f.line));
         } else if let Some(k) = &self.error_kind {
             sig.push_str(&format!(" {k}"));
         }
@@ -182,7 +182,7 @@ pub struct TraceStep {
 }
 
 impl TraceStep {
-    pub fn of(step: &deja_core::trace::Step) -> TraceStep {
+    pub fn of(step: &crate::trace::Step) -> TraceStep {
         use deja_proto::coresdk::workflow_completion::workflow_activation_completion::Status;
         let jobs = step.activation.jobs.iter().map(|j| job_name(j.variant.as_ref()).to_string()).collect();
         let (commands, failure) = match step.completion.status.as_ref() {
