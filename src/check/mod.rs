@@ -40,8 +40,6 @@
 //! be loaded, because that is a problem with the input, not a verdict about the code.
 
 pub mod discover;
-pub mod github;
-pub mod json;
 pub mod partition;
 pub mod pool;
 pub mod protocol;

@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 
 use crate::check::discover::{Candidate, discover};
 use deja_core::model::events::{CheckEvent, Fanout, Reporter};
-use crate::check::github::GithubReporter;
-use crate::check::json::JsonReporter;
+use crate::report::github::GithubReporter;
+use crate::report::json::JsonReporter;
 use crate::check::partition::Partition;
 use crate::check::pool::{self, Flow, Job, PoolConfig, PoolError, PoolEvent};
 use crate::check::protocol::Setup;
