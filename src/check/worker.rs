@@ -27,11 +27,14 @@ use deja_core::history::{self, LoadError};
 use crate::replay::embed::{EmbedError, Interpreter, Session};
 use crate::replay::pyenv;
 use deja_core::model::replay::ReplayReport;
-use crate::report::replay_text::print_report;
-use crate::style::Styles;
+
+/// How a failed history's report becomes the text the parent shows: `(report, verbose,
+/// colour)`. The command layer passes the replay reporter's renderer in, so the runner
+/// renders nothing itself yet failures are still rendered in parallel, in the workers.
+pub type Render = fn(&ReplayReport, u8, bool) -> String;
 
 /// The worker's main loop. Returns only on a protocol error or when the parent hangs up.
-pub fn main() -> Result<u8> {
+pub fn main(render: Render) -> Result<u8> {
     let (mut input, output) = take_stdio().context("deja __worker: setting up the protocol channel on fds 0/1")?;
     let mut output = BufWriter::new(output);
     let setup = match read_frame::<_, ToWorker>(&mut input).context("deja __worker: reading setup")? {
@@ -48,14 +51,10 @@ pub fn main() -> Result<u8> {
     };
     write_frame(&mut output, &FromWorker::Ready { sdk_version: _interp.sdk_version.clone(), registered: session.registered.clone() })?;
 
-    let mut styles = Styles::default();
-    if setup.color {
-        styles.colorize();
-    }
     while let Some(msg) = read_frame::<_, ToWorker>(&mut input).context("deja __worker: reading a request")? {
         match msg {
             ToWorker::Replay { id, path, lenient } => {
-                replay_one(&session, &setup, &styles, id, &path, lenient, &mut output)?;
+                replay_one(&session, &setup, render, id, &path, lenient, &mut output)?;
             }
             ToWorker::Setup(_) => anyhow::bail!("deja __worker: setup sent twice"),
         }
@@ -113,7 +112,7 @@ fn setup_failed(e: EmbedError) -> FromWorker {
 fn replay_one(
     session: &Session,
     setup: &Setup,
-    styles: &Styles,
+    render: Render,
     id: u64,
     path: &str,
     lenient: bool,
@@ -145,9 +144,9 @@ fn replay_one(
             let report = ReplayReport::build(&h, &tl, &outcome);
             let mut result = HistoryResult::from_report(path, &report);
             if !result.passed() {
-                result.text = Some(render(&report, setup.verbose, styles));
+                result.text = Some(render(&report, setup.verbose, setup.color));
                 if setup.color && setup.plain_text {
-                    result.plain = Some(render(&report, setup.verbose, &Styles::default()));
+                    result.plain = Some(render(&report, setup.verbose, false));
                 }
             }
             if setup.report_json {
@@ -165,13 +164,6 @@ fn replay_one(
         }
     };
     write_frame(out, &FromWorker::Done { id, result: Box::new(result) })
-}
-
-fn render(report: &ReplayReport, verbose: u8, styles: &Styles) -> String {
-    let mut buf = Vec::new();
-    // Writing into a Vec cannot fail.
-    let _ = print_report(&mut buf, report, verbose, styles);
-    String::from_utf8_lossy(&buf).into_owned()
 }
 
 /// A JSON document with no `events` list at all (a manifest, a package.json): not a

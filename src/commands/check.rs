@@ -241,5 +241,5 @@ fn on_pool_event(ev: PoolEvent<'_>, summary: &mut Summary, fanout: &mut Fanout, 
 
 /// `deja __worker`: a replay worker process of `deja check`.
 pub fn worker() -> Result<u8> {
-    crate::check::worker::main()
+    crate::check::worker::main(crate::report::replay_text::render)
 }

@@ -109,6 +109,19 @@ fn print_source(w: &mut dyn Write, src: &SourceExcerpt, st: &Styles, label: &str
     Ok(())
 }
 
+/// The full report as a string, coloured or plain (what a `deja check` worker sends back
+/// for a failed history).
+pub fn render(report: &ReplayReport, verbose: u8, color: bool) -> String {
+    let mut styles = Styles::default();
+    if color {
+        styles.colorize();
+    }
+    let mut buf = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = print_report(&mut buf, report, verbose, &styles);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
 /// Print a full report. `verbose` adds every aligned task (on success too) and the raw
 /// SDK failure text.
 pub fn print_report(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Styles) -> std::io::Result<()> {
