@@ -120,7 +120,7 @@ fn replay_one(
 ) -> io::Result<()> {
     let h = match history::load_path(Path::new(path), None) {
         Ok(h) => h,
-        Err(e) if lenient && is_not_a_history(&e) => {
+        Err(e) if lenient && e.is_not_a_history() => {
             return write_frame(out, &FromWorker::Skipped { id, reason: e.to_string() });
         }
         Err(e) => {
@@ -166,12 +166,6 @@ fn replay_one(
     write_frame(out, &FromWorker::Done { id, result: Box::new(result) })
 }
 
-/// A JSON document with no `events` list at all (a manifest, a package.json): not a
-/// history, as opposed to a broken one.
-fn is_not_a_history(e: &LoadError) -> bool {
-    matches!(e, LoadError::NotAHistory { why, .. } if why.contains("`events` list"))
-}
-
 /// A short name per load problem, so 300 truncated files read as one group.
 fn load_error_kind(e: &LoadError) -> &'static str {
     match e {
@@ -180,7 +174,7 @@ fn load_error_kind(e: &LoadError) -> &'static str {
         LoadError::Truncated { .. } => "truncated JSON",
         LoadError::UnknownEnum { .. } => "unknown enum value",
         LoadError::DecodedExport { .. } => "decoded (readable) export",
-        LoadError::NotAHistory { .. } => "not a workflow history",
+        LoadError::NotAHistory { .. } | LoadError::BrokenHistory { .. } => "not a workflow history",
         LoadError::Empty { .. } => "no events",
         LoadError::OutOfOrder { .. } => "events out of order",
         LoadError::BadEvent { .. } => "bad event",
