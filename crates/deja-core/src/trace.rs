@@ -29,15 +29,23 @@ impl Verdict {
         }
     }
 
-    pub fn parse(s: &str) -> Verdict {
+    /// The harness's verdict word. Anything else is a bug on one side of the boundary, not
+    /// a verdict: it must not pass for `error` (nor for anything else).
+    pub fn parse(s: &str) -> Result<Verdict, UnknownVerdict> {
         match s {
-            "pass" => Verdict::Pass,
-            "nondeterminism" => Verdict::Nondeterminism,
-            "workflow-task-failure" => Verdict::WorkflowTaskFailure,
-            _ => Verdict::Error,
+            "pass" => Ok(Verdict::Pass),
+            "nondeterminism" => Ok(Verdict::Nondeterminism),
+            "workflow-task-failure" => Ok(Verdict::WorkflowTaskFailure),
+            "error" => Ok(Verdict::Error),
+            other => Err(UnknownVerdict(other.to_string())),
         }
     }
 }
+
+/// A verdict word the harness should never send.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown verdict from harness: {0:?} (expected pass, nondeterminism, workflow-task-failure or error)")]
+pub struct UnknownVerdict(pub String);
 
 /// A source location in user code.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -149,4 +157,19 @@ pub struct CodeConfig {
     pub queries: Vec<String>,
     pub record_state: bool,
     pub debug_mode: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_words_round_trip_and_nothing_else_parses() {
+        for v in [Verdict::Pass, Verdict::Nondeterminism, Verdict::WorkflowTaskFailure, Verdict::Error] {
+            assert_eq!(Verdict::parse(v.as_str()), Ok(v));
+        }
+        for bad in ["", "Pass", "errror", "non-determinism"] {
+            assert_eq!(Verdict::parse(bad), Err(UnknownVerdict(bad.to_string())), "{bad:?}");
+        }
+    }
 }
