@@ -10,6 +10,7 @@ mod commands;
 mod config;
 mod replay;
 mod report;
+mod source;
 mod style;
 mod tui;
 

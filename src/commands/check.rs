@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::check::discover::{Candidate, discover};
+use crate::source::discover::{Candidate, discover};
 use deja_core::model::events::{CheckEvent, Fanout, Reporter};
 use crate::report::github::GithubReporter;
 use crate::report::json::JsonReporter;
-use crate::check::partition::Partition;
+use crate::source::partition::Partition;
 use crate::check::pool::{self, Flow, Job, PoolConfig, PoolError, PoolEvent};
 use crate::check::protocol::Setup;
 use deja_core::model::summary::Summary;
@@ -88,7 +88,7 @@ pub fn run(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
             }
         };
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
-        let handle = super::fetch::download_streaming(&args.server, query, args.limit, args.sample_per_type, dir.clone(), move |path| {
+        let handle = crate::source::server::download_streaming(&args.server, query, args.limit, args.sample_per_type, dir.clone(), move |path| {
             let _ = tx.send(Job { path: path.display().to_string(), lenient: false });
         })?;
         download = Some((handle, rx, dir, temporary));

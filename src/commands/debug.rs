@@ -25,7 +25,7 @@ use crate::tui::trace::ReplayFailure;
 use crate::tui::{App, Replayer};
 
 pub fn run(args: DebugArgs, verbose: u8, color: ColorChoice) -> Result<u8> {
-    let history = super::replay::load_history(&args.source)?;
+    let history = crate::source::load_one(&args.source)?;
     // Always record state: the State pane is half of what the debugger is for.
     let setup = super::resolve_code(&args.code, &args.query, true)?;
     let code_label = setup.code.workflows.iter().map(|w| deja_core::display_path(w)).collect::<Vec<_>>().join(", ");

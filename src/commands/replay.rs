@@ -4,27 +4,16 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{HistorySource, OutputFormat, ReplayArgs};
+use crate::cli::{OutputFormat, ReplayArgs};
 use deja_core::history::tasks::Timeline;
-use deja_core::history::{self, LoadedHistory};
 use deja_core::model::replay::ReplayReport;
 use crate::report::replay_text::print_report;
 use deja_core::trace::Verdict;
 use crate::style::Styles;
 use deja_core::exit;
 
-/// Load the history a replay-like command names: a file, or with `--workflow-id` and no
-/// file, the run fetched from the server.
-pub fn load_history(source: &HistorySource) -> Result<LoadedHistory> {
-    match (source.history.as_deref(), source.workflow_id.as_deref()) {
-        (Some(p), id) => Ok(history::load_path(p, id)?),
-        (None, Some(id)) => super::fetch::fetch_one(&source.server, id, source.run_id.as_deref()),
-        (None, None) => anyhow::bail!("no history given: pass a history file (JSON or .binpb), or --workflow-id ID to fetch it from the server"),
-    }
-}
-
 pub fn run(args: ReplayArgs, verbose: u8, st: &Styles) -> Result<u8> {
-    let mut h = load_history(&args.source)?;
+    let mut h = crate::source::load_one(&args.source)?;
     if let Some(until) = args.until {
         if until < 1 || until > h.events().len() as i64 {
             anyhow::bail!("--until {until}: the history has events 1–{}", h.events().len());
