@@ -25,7 +25,7 @@ use deja_core::exit;
 use deja_core::history::tasks::Timeline;
 use deja_core::history::{self, LoadError};
 use crate::replay::embed::{EmbedError, Interpreter, Session};
-use crate::replay::pyenv;
+use crate::replay::{self, ReplayError};
 use deja_core::model::replay::ReplayReport;
 
 /// How a failed history's report becomes the text the parent shows: `(report, verbose,
@@ -93,18 +93,15 @@ fn take_stdio() -> io::Result<(File, File)> {
 /// Python, the SDK and the user's code, once. A failure here is the user's to fix and the
 /// same for every history, so it is sent once as `setup_failed`.
 fn start(setup: &Setup) -> Result<(Interpreter, Session), FromWorker> {
-    let env = pyenv::resolve(setup.python_env.as_deref())
-        .map_err(|e| FromWorker::SetupFailed { kind: "environment".into(), message: e.to_string(), detail: String::new() })?;
-    let interp = Interpreter::start(&env).map_err(setup_failed)?;
-    let session = interp.load(&setup.code).map_err(setup_failed)?;
-    Ok((interp, session))
+    replay::start(setup.python_env.as_deref(), &setup.code).map_err(setup_failed)
 }
 
-fn setup_failed(e: EmbedError) -> FromWorker {
+fn setup_failed(e: ReplayError) -> FromWorker {
     let kind = match &e {
-        EmbedError::Harness { kind, .. } => kind.clone(),
-        EmbedError::MissingSdk { .. } => "missing-sdk".into(),
-        EmbedError::Python { .. } => "python".into(),
+        ReplayError::Env(_) => "environment".into(),
+        ReplayError::Embed(EmbedError::Harness { kind, .. }) => kind.clone(),
+        ReplayError::Embed(EmbedError::MissingSdk { .. }) => "missing-sdk".into(),
+        ReplayError::Embed(EmbedError::Python { .. }) => "python".into(),
     };
     FromWorker::SetupFailed { kind, message: e.to_string(), detail: e.detail().to_string() }
 }

@@ -16,8 +16,8 @@ use anyhow::Result;
 use super::CodeSetup;
 use crate::cli::DebugArgs;
 use deja_core::exit;
-use crate::replay::embed::{EmbedError, Interpreter};
-use crate::replay::pyenv;
+use crate::replay::embed::Interpreter;
+use crate::replay::{self, ReplayError};
 use deja_core::trace::ReplayOutcome;
 use crate::style::ColorChoice;
 use crate::tui::theme::Theme;
@@ -66,9 +66,7 @@ impl PyReplayer {
 
     fn interpreter(&mut self) -> Result<&Interpreter, ReplayFailure> {
         if self.interp.is_none() {
-            let env = pyenv::resolve(self.setup.python_env.as_deref())
-                .map_err(|e| ReplayFailure { message: e.to_string(), detail: String::new() })?;
-            self.interp = Some(Interpreter::start(&env).map_err(failure)?);
+            self.interp = Some(replay::start_interpreter(self.setup.python_env.as_deref()).map_err(failure)?);
         }
         self.interp.as_ref().ok_or_else(|| ReplayFailure { message: "Python did not start".into(), detail: String::new() })
     }
@@ -85,6 +83,7 @@ impl Replayer for PyReplayer {
     }
 }
 
-fn failure(e: EmbedError) -> ReplayFailure {
+fn failure(e: impl Into<ReplayError>) -> ReplayFailure {
+    let e = e.into();
     ReplayFailure { message: e.to_string(), detail: e.detail().to_string() }
 }

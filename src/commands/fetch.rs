@@ -9,7 +9,6 @@ use anyhow::Result;
 use crate::cli::FetchArgs;
 use deja_core::exit;
 
-
 /// Download progress: an indicatif spinner-bar on a terminal (the total grows as the
 /// listing pages arrive), plain lines every 100 histories otherwise.
 struct FetchProgress {

@@ -11,8 +11,8 @@ use anyhow::Result;
 
 use crate::cli::WorkflowArgs;
 use crate::config;
-use crate::replay::embed::{EmbedError, Interpreter, Session};
-use crate::replay::pyenv;
+use crate::replay::embed::{Interpreter, Session};
+use crate::replay::ReplayError;
 use deja_core::trace::CodeConfig;
 
 /// What `replay`, `check` and `debug` need to run user code.
@@ -69,16 +69,14 @@ pub fn resolve_code(args: &WorkflowArgs, queries: &[String], record_state: bool)
 
 /// Start Python in the user's environment and import their code.
 pub fn start_python(setup: &CodeSetup, verbose: u8) -> Result<(Interpreter, Session)> {
-    let env = pyenv::resolve(setup.python_env.as_deref())?;
-    let interp = Interpreter::start(&env).map_err(|e| explain(e, verbose))?;
-    let session = interp.load(&setup.code).map_err(|e| explain(e, verbose))?;
-    Ok((interp, session))
+    crate::replay::start(setup.python_env.as_deref(), &setup.code).map_err(|e| explain(e, verbose))
 }
 
 /// Print the Python traceback when asked (`-v`) and turn the error into a one-liner.
-pub fn explain(e: EmbedError, verbose: u8) -> anyhow::Error {
+pub fn explain(e: impl Into<ReplayError>, verbose: u8) -> anyhow::Error {
+    let e = e.into();
     if verbose > 0 && !e.detail().is_empty() {
         eprintln!("{}", e.detail().trim_end());
     }
-    anyhow::Error::new(e)
+    e.into_anyhow()
 }
