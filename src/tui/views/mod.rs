@@ -28,14 +28,7 @@ pub type PaneText = Vec<Line<'static>>;
 /// Terminals at least this big get the side-by-side layout.
 const WIDE: (u16, u16) = (120, 30);
 
-pub fn verdict_word(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Pass => "✓ pass",
-        Verdict::Nondeterminism => "✗ nondeterminism",
-        Verdict::WorkflowTaskFailure => "✗ workflow task failure",
-        Verdict::Error => "✗ error",
-    }
-}
+pub use crate::report::vocab::verdict_word;
 
 impl Widget for &App {
     fn render(self, area: Rect, buf: &mut Buffer) {

@@ -16,6 +16,7 @@ use crate::tui::action::Pane;
 use crate::tui::app::{App, Pos, Replay};
 use crate::tui::model::{EventKind, HistoryModel};
 use crate::tui::theme::Theme;
+use crate::report::vocab::{command_text, row_mark, short_file};
 
 /// One line of the step pane. Diff rows are laid out at draw time, to the pane's width.
 #[derive(Clone, Debug)]
@@ -179,14 +180,14 @@ fn row_look(th: &Theme, status: RowStatus, is_div: bool) -> (&'static str, Style
     if is_div {
         return ("✗", th.fail);
     }
-    match status {
-        RowStatus::Match => ("=", th.text),
-        RowStatus::Differs => ("≠", th.fail),
-        RowStatus::OnlyHistory => ("-", th.removed),
-        RowStatus::OnlyCode => ("+", th.added),
-        RowStatus::Skipped => ("·", th.dim),
-        RowStatus::NotReached => (" ", th.dim),
-    }
+    let style = match status {
+        RowStatus::Match => th.text,
+        RowStatus::Differs => th.fail,
+        RowStatus::OnlyHistory => th.removed,
+        RowStatus::OnlyCode => th.added,
+        RowStatus::Skipped | RowStatus::NotReached => th.dim,
+    };
+    (row_mark(status), style)
 }
 
 /// The texts of a diff row: recorded side, emitted side, and where the code emitted it.
@@ -293,14 +294,6 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
 }
 
 /// `StartTimer 1 (5m)`, or just `CompleteWorkflowExecution` when there is no label.
-pub fn command_text(command: &str, label: &str) -> String {
-    if label.is_empty() { command.to_string() } else { format!("{command} {label}") }
-}
-
-fn short_file(f: &str) -> String {
-    std::path::Path::new(f).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| f.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::{split_width, wrap};
