@@ -19,6 +19,7 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use deja_core::model::events::{CheckEvent, Reporter};
 use deja_core::model::result::HistoryResult;
+use crate::report::check_text::contained_text;
 use deja_core::trace::Verdict;
 
 /// The suite for files that never loaded (no workflow type to file them under).
@@ -112,7 +113,7 @@ pub fn test_case(r: &HistoryResult) -> TestCase {
                 _ => v.as_str().to_string(),
             };
             st.set_type(ty);
-            if let Some(text) = r.plain_text() {
+            if let Some(text) = r.plain_text().map(str::to_string).or_else(|| contained_text(r)) {
                 st.set_description(text);
             }
             st
