@@ -13,6 +13,7 @@ pub mod check_text;
 pub mod github;
 pub mod json;
 pub mod junit;
+pub mod partial_file;
 pub mod replay_text;
 pub mod show;
 pub mod vocab;
