@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 
 use super::result::{HistoryResult, kind};
 use crate::exit;
-use crate::replay::{SandboxUse, Verdict};
+use crate::trace::{SandboxUse, Verdict};
 
 /// Other paths listed per group besides the example.
 /// Distinct "not reusable" notes kept for the summary.
