@@ -1,18 +1,16 @@
 //! deja: replay Temporal workflow histories against Python workflow code.
 //!
 //! `main` parses arguments, dispatches to a command and maps the outcome to the exit-code
-//! contract in [`exit`]. Commands live in `commands/`; the pieces they use are the
+//! contract in [`deja_core::exit`]. Commands live in `commands/`; the pieces they use are the
 //! one-job modules below.
 
 mod check;
 mod cli;
 mod commands;
 mod config;
-mod diff;
-mod exit;
-mod history;
 mod replay;
 mod report;
+mod source;
 mod style;
 mod tui;
 
@@ -31,7 +29,7 @@ fn main() -> ExitCode {
         Err(err) => {
             // A closed pipe (`deja show … | head`) is not a failure.
             if err.chain().any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
-                return ExitCode::from(exit::OK);
+                return ExitCode::from(deja_core::exit::OK);
             }
             eprintln!("deja: error: {err:#}");
             if verbose > 0 {
@@ -39,7 +37,7 @@ fn main() -> ExitCode {
                     eprintln!("  caused by: {cause}");
                 }
             }
-            ExitCode::from(exit::ERROR)
+            ExitCode::from(deja_core::exit::ERROR)
         }
     }
 }
@@ -50,7 +48,7 @@ fn run(cli: Cli) -> Result<u8> {
         Some(command) if !cli.version => command,
         _ => {
             print!("{}", commands::version::report());
-            return Ok(exit::OK);
+            return Ok(deja_core::exit::OK);
         }
     };
     match command {
@@ -70,10 +68,10 @@ fn load_bench(path: &std::path::Path, repeat: u32) -> Result<u8> {
     let mut events = 0;
     for _ in 0..repeat.max(1) {
         let started = std::time::Instant::now();
-        let h = history::load_path(path, None)?;
+        let h = deja_core::history::load_path(path, None)?;
         best = best.min(started.elapsed().as_secs_f64());
         events = h.events().len();
     }
     println!("{}", serde_json::json!({"events": events, "seconds": best, "us_per_event": best * 1e6 / events as f64}));
-    Ok(exit::OK)
+    Ok(deja_core::exit::OK)
 }

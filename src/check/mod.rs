@@ -1,27 +1,26 @@
 //! `deja check`: replay many histories in parallel, contained, and say what failed once.
 //!
-//! The run is split the nextest way — a **runner** that produces events and **reporters**
-//! that consume them — so the terminal, JUnit, JSON and GitHub outputs all see the same
-//! stream and none of them knows about processes:
+//! The run is split the nextest way — a **runner** (this module) that emits events and
+//! **reporters** (`crate::report`) that consume them — so the terminal, JUnit, JSON and
+//! GitHub outputs all see the same stream, none of them knows about processes, and the
+//! runner renders nothing. Both sides speak [`deja_core::model`]:
 //!
 //! ```text
-//! discover ──paths──▶ pool ──HistoryResult──▶ Summary + reporters
-//!   (walk, glob,        (N `deja __worker`      (check_text, junit,
-//!    partition)          processes, queue)        json, github)
+//! source::discover ──paths──▶ pool ──CheckEvent(HistoryResult)──▶ Summary + reporters
+//!   (walk, glob,               (N `deja __worker`                 (report::check_text,
+//!    partition)                 processes, queue)                  junit, json, github)
 //! ```
 //!
-//! * [`discover`] — turns `PATH...` (files, directories, globs) into the list of history
-//!   files to check; [`partition`] keeps this shard's share of them.
 //! * [`protocol`] — the framed messages between `deja check` and its workers.
 //! * [`worker`] — the worker process: one embedded interpreter, one harness `Session`,
-//!   many histories.
+//!   many histories. A failure's report is rendered there (in parallel) by the renderer
+//!   the command layer hands it (`report::replay_text::render`).
 //! * [`pool`] — the parent side: starts workers, hands each the next history when it is
 //!   free (a shared queue, never a static split), kills and replaces a worker whose history
-//!   crashed it or ran over `--timeout`.
-//! * [`events`] — what the runner tells reporters; [`result`] — one history's compact result.
-//! * [`summary`] — counts and failure groups (by [`crate::report::model::ReplayReport::signature`]).
-//! * [`json`], [`github`] — the `--json` file and GitHub Actions annotations; the terminal
-//!   and JUnit reporters live in `report::check_text` and `report::junit`.
+//!   crashed it or ran over `--timeout`, and records what it saw as a result.
+//! * The events, results and summary (counts and failure groups by
+//!   [`deja_core::model::replay::ReplayReport::signature`]) are in [`deja_core::model`];
+//!   finding the files is `crate::source`.
 //!
 //! ## Inputs: what counts as a history
 //! Files named on the command line and files matched by a glob are always checked: a file
@@ -39,13 +38,6 @@
 //! code that does not import) — and when histories were found but not one of them could
 //! be loaded, because that is a problem with the input, not a verdict about the code.
 
-pub mod discover;
-pub mod events;
-pub mod github;
-pub mod json;
-pub mod partition;
 pub mod pool;
 pub mod protocol;
-pub mod result;
-pub mod summary;
 pub mod worker;

@@ -26,8 +26,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::protocol::{FromWorker, Setup, ToWorker, read_frame, write_frame};
-use super::result::{HistoryResult, kind};
-use crate::replay::Frame;
+use deja_core::model::result::{HistoryResult, WorkerTail, kind};
+use deja_core::trace::Frame;
 
 /// Lines of a worker's stderr kept for crash reports (a faulthandler dump of every
 /// thread is long; the part worth showing is picked out of it).
@@ -62,7 +62,7 @@ pub struct Job {
 /// What the pool reports while it runs.
 #[derive(Debug)]
 pub enum PoolEvent<'a> {
-    Ready { sdk: &'a crate::replay::SdkInfo, registered: &'a [String] },
+    Ready { sdk: &'a deja_core::trace::SdkInfo, registered: &'a [String] },
     Finished(Box<HistoryResult>),
     Skipped { path: &'a str, reason: &'a str },
 }
@@ -328,11 +328,11 @@ impl<'c> Pool<'c> {
                         }
                         Ok(flow)
                     }
-                    State::Starting { .. } => Err(PoolError::StartupCrash { status: describe_status(&status), tail: indent_tail(&tail) }),
+                    State::Starting { .. } => Err(PoolError::StartupCrash { status: describe_status(&status), tail: worker_tail(&tail).map(|t| t.indented()).unwrap_or_default() }),
                     State::Idle | State::Gone => {
                         self.idle_deaths += 1;
                         if self.idle_deaths > 3 * self.cfg.jobs.max(1) {
-                            return Err(PoolError::WorkersDying { status: describe_status(&status), tail: indent_tail(&tail) });
+                            return Err(PoolError::WorkersDying { status: describe_status(&status), tail: worker_tail(&tail).map(|t| t.indented()).unwrap_or_default() });
                         }
                         if !queue.is_empty() {
                             self.respawn(msg.slot)?;
@@ -537,7 +537,7 @@ fn take_tail(tail: &Arc<Mutex<VecDeque<String>>>) -> Vec<String> {
 /// The part of a dead worker's stderr worth showing: from a faulthandler dump, the fatal
 /// error line and the crashing thread's innermost frame plus the user's frames; otherwise
 /// the last lines.
-fn indent_tail(tail: &[String]) -> String {
+fn worker_tail(tail: &[String]) -> Option<WorkerTail> {
     let (title, lines): (&str, Vec<&str>) = match current_thread(tail) {
         Some((fatal, block)) => {
             let mut lines = vec![fatal];
@@ -551,14 +551,9 @@ fn indent_tail(tail: &[String]) -> String {
         None => ("last lines the worker wrote to stderr:", tail.iter().rev().take(SHOWN_LINES).rev().map(String::as_str).collect()),
     };
     if lines.is_empty() {
-        return String::new();
+        return None;
     }
-    let mut s = format!("\n  {title}");
-    for l in lines {
-        s.push_str("\n    ");
-        s.push_str(l);
-    }
-    s
+    Some(WorkerTail { title: title.to_string(), lines: lines.into_iter().map(str::to_string).collect() })
 }
 
 /// `("Fatal Python error: …", frames of the crashing thread)` from a faulthandler dump.
@@ -629,16 +624,11 @@ fn crash_result(job: &Job, started: Option<&Started>, status: &Option<ExitStatus
     let wf = started.map(|s| s.workflow_type.as_str()).unwrap_or("(unloaded)");
     let mut signature = format!("{wf} error crash: {}", how.split(';').next().unwrap_or(&how));
     if let Some(f) = &location {
-        signature.push_str(&format!(" at {}:{}", crate::report::display_path(&f.file), f.line));
+        signature.push_str(&format!(" at {}:{}", deja_core::display_path(&f.file), f.line));
     }
-    let mut r = base_result(job, started, kind::CRASH, message.clone(), signature);
-    let mut text = format!("✗ error {} · {}\n  {message}\n", r.subject(), job.path);
-    if let Some(f) = &location {
-        text.push_str(&format!("    at {f}\n"));
-    }
-    text.push_str(&indent_tail(tail));
-    r.text = Some(text.trim_end().to_string() + "\n");
+    let mut r = base_result(job, started, kind::CRASH, message, signature);
     r.location = location;
+    r.worker_tail = worker_tail(tail);
     r
 }
 
@@ -651,9 +641,7 @@ fn timeout_result(job: &Job, started: Option<&Started>, limit: Duration) -> Hist
     );
     let wf = started.map(|s| s.workflow_type.as_str()).unwrap_or("(unloaded)");
     let signature = format!("{wf} error timeout");
-    let mut r = base_result(job, started, kind::TIMEOUT, message.clone(), signature);
-    r.text = Some(format!("✗ error {} · {}\n  {message}\n", r.subject(), job.path));
-    r
+    base_result(job, started, kind::TIMEOUT, message, signature)
 }
 
 /// The innermost user frame of the crashing thread in a faulthandler dump.
@@ -704,7 +692,7 @@ mod tests {
         let f = faulthandler_frame(&tail).unwrap();
         assert_eq!((f.file.as_str(), f.line, f.function.as_str()), ("/repo/tests/fixtures/code/hazards/segfault_workflow.py", 27, "run"));
         assert!(faulthandler_frame(&tail[..4]).is_none());
-        let shown = indent_tail(&tail);
+        let shown = worker_tail(&tail).map(|t| t.lines.join("\n")).unwrap_or_default();
         assert!(shown.contains("string_at") && shown.contains("segfault_workflow.py") && !shown.contains("temporalio"), "{shown}");
     }
 

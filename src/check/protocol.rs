@@ -37,8 +37,8 @@ use std::path::PathBuf;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::result::HistoryResult;
-use crate::replay::CodeConfig;
+use deja_core::model::result::HistoryResult;
+use deja_core::trace::CodeConfig;
 
 /// Largest frame accepted (a full report of a very large history fits many times over).
 pub const MAX_FRAME: usize = 512 << 20;
@@ -78,7 +78,7 @@ pub enum ToWorker {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FromWorker {
     Ready {
-        sdk: crate::replay::SdkInfo,
+        sdk: deja_core::trace::SdkInfo,
         registered: Vec<String>,
     },
     /// The environment or the workflow code is broken: nothing can be replayed.

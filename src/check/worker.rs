@@ -20,18 +20,21 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use super::protocol::{FromWorker, Setup, ToWorker, read_frame, write_frame};
-use super::result::{HistoryResult, kind};
-use crate::exit;
-use crate::history::tasks::Timeline;
-use crate::history::{self, LoadError};
+use deja_core::model::result::{HistoryResult, kind};
+use deja_core::exit;
+use deja_core::history::tasks::Timeline;
+use deja_core::history::{self, LoadError};
 use crate::replay::embed::{EmbedError, Interpreter, Session};
-use crate::replay::pyenv;
-use crate::report::model::ReplayReport;
-use crate::report::replay_text::print_report;
-use crate::style::Styles;
+use crate::replay::{self, ReplayError};
+use deja_core::model::replay::ReplayReport;
+
+/// How a failed history's report becomes the text the parent shows: `(report, verbose,
+/// colour)`. The command layer passes the replay reporter's renderer in, so the runner
+/// renders nothing itself yet failures are still rendered in parallel, in the workers.
+pub type Render = fn(&ReplayReport, u8, bool) -> String;
 
 /// The worker's main loop. Returns only on a protocol error or when the parent hangs up.
-pub fn main() -> Result<u8> {
+pub fn main(render: Render) -> Result<u8> {
     let (mut input, output) = take_stdio().context("deja __worker: setting up the protocol channel on fds 0/1")?;
     let mut output = BufWriter::new(output);
     let setup = match read_frame::<_, ToWorker>(&mut input).context("deja __worker: reading setup")? {
@@ -48,14 +51,10 @@ pub fn main() -> Result<u8> {
     };
     write_frame(&mut output, &FromWorker::Ready { sdk: _interp.sdk.clone(), registered: session.registered.clone() })?;
 
-    let mut styles = Styles::default();
-    if setup.color {
-        styles.colorize();
-    }
     while let Some(msg) = read_frame::<_, ToWorker>(&mut input).context("deja __worker: reading a request")? {
         match msg {
             ToWorker::Replay { id, path, lenient } => {
-                replay_one(&session, &setup, &styles, id, &path, lenient, &mut output)?;
+                replay_one(&session, &setup, render, id, &path, lenient, &mut output)?;
             }
             ToWorker::Setup(_) => anyhow::bail!("deja __worker: setup sent twice"),
         }
@@ -94,18 +93,15 @@ fn take_stdio() -> io::Result<(File, File)> {
 /// Python, the SDK and the user's code, once. A failure here is the user's to fix and the
 /// same for every history, so it is sent once as `setup_failed`.
 fn start(setup: &Setup) -> Result<(Interpreter, Session), FromWorker> {
-    let env = pyenv::resolve(setup.python_env.as_deref())
-        .map_err(|e| FromWorker::SetupFailed { kind: "environment".into(), message: e.to_string(), detail: String::new() })?;
-    let interp = Interpreter::start(&env).map_err(setup_failed)?;
-    let session = interp.load(&setup.code).map_err(setup_failed)?;
-    Ok((interp, session))
+    replay::start(setup.python_env.as_deref(), &setup.code).map_err(setup_failed)
 }
 
-fn setup_failed(e: EmbedError) -> FromWorker {
+fn setup_failed(e: ReplayError) -> FromWorker {
     let kind = match &e {
-        EmbedError::Harness { kind, .. } => kind.clone(),
-        EmbedError::MissingSdk { .. } => "missing-sdk".into(),
-        EmbedError::Python { .. } => "python".into(),
+        ReplayError::Env(_) => "environment".into(),
+        ReplayError::Embed(EmbedError::Harness { kind, .. }) => kind.clone(),
+        ReplayError::Embed(EmbedError::MissingSdk { .. }) => "missing-sdk".into(),
+        ReplayError::Embed(EmbedError::Python { .. }) => "python".into(),
     };
     FromWorker::SetupFailed { kind, message: e.to_string(), detail: e.detail().to_string() }
 }
@@ -113,7 +109,7 @@ fn setup_failed(e: EmbedError) -> FromWorker {
 fn replay_one(
     session: &Session,
     setup: &Setup,
-    styles: &Styles,
+    render: Render,
     id: u64,
     path: &str,
     lenient: bool,
@@ -121,7 +117,7 @@ fn replay_one(
 ) -> io::Result<()> {
     let h = match history::load_path(Path::new(path), None) {
         Ok(h) => h,
-        Err(e) if lenient && is_not_a_history(&e) => {
+        Err(e) if lenient && e.is_not_a_history() => {
             return write_frame(out, &FromWorker::Skipped { id, reason: e.to_string() });
         }
         Err(e) => {
@@ -145,9 +141,9 @@ fn replay_one(
             let report = ReplayReport::build(&h, &tl, &outcome);
             let mut result = HistoryResult::from_report(path, &report);
             if !result.passed() {
-                result.text = Some(render(&report, setup.verbose, styles));
+                result.text = Some(render(&report, setup.verbose, setup.color));
                 if setup.color && setup.plain_text {
-                    result.plain = Some(render(&report, setup.verbose, &Styles::default()));
+                    result.plain = Some(render(&report, setup.verbose, false));
                 }
             }
             if setup.report_json {
@@ -167,19 +163,6 @@ fn replay_one(
     write_frame(out, &FromWorker::Done { id, result: Box::new(result) })
 }
 
-fn render(report: &ReplayReport, verbose: u8, styles: &Styles) -> String {
-    let mut buf = Vec::new();
-    // Writing into a Vec cannot fail.
-    let _ = print_report(&mut buf, report, verbose, styles);
-    String::from_utf8_lossy(&buf).into_owned()
-}
-
-/// A JSON document with no `events` list at all (a manifest, a package.json): not a
-/// history, as opposed to a broken one.
-fn is_not_a_history(e: &LoadError) -> bool {
-    matches!(e, LoadError::NotAHistory { why, .. } if why.contains("`events` list"))
-}
-
 /// A short name per load problem, so 300 truncated files read as one group.
 fn load_error_kind(e: &LoadError) -> &'static str {
     match e {
@@ -188,7 +171,7 @@ fn load_error_kind(e: &LoadError) -> &'static str {
         LoadError::Truncated { .. } => "truncated JSON",
         LoadError::UnknownEnum { .. } => "unknown enum value",
         LoadError::DecodedExport { .. } => "decoded (readable) export",
-        LoadError::NotAHistory { .. } => "not a workflow history",
+        LoadError::NotAHistory { .. } | LoadError::BrokenHistory { .. } => "not a workflow history",
         LoadError::Empty { .. } => "no events",
         LoadError::OutOfOrder { .. } => "events out of order",
         LoadError::BadEvent { .. } => "bad event",

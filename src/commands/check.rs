@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::check::discover::{Candidate, discover};
-use crate::check::events::{CheckEvent, Fanout, Reporter};
-use crate::check::github::GithubReporter;
-use crate::check::json::JsonReporter;
-use crate::check::partition::Partition;
+use crate::source::discover::{Candidate, discover};
+use deja_core::model::events::{CheckEvent, Fanout, Reporter};
+use crate::report::github::GithubReporter;
+use crate::report::json::JsonReporter;
+use crate::source::partition::Partition;
 use crate::check::pool::{self, Flow, Job, PoolConfig, PoolError, PoolEvent};
 use crate::check::protocol::Setup;
-use crate::check::summary::Summary;
+use deja_core::model::summary::Summary;
 use crate::cli::CheckArgs;
 use crate::replay::pyenv;
 use crate::report::check_text::{TextOptions, TextReporter};
@@ -88,7 +88,7 @@ pub fn run(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
             }
         };
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
-        let handle = super::fetch::download_streaming(&args.server, query, args.limit, args.sample_per_type, dir.clone(), move |path| {
+        let handle = crate::source::server::download_streaming(&args.server, query, args.limit, args.sample_per_type, dir.clone(), move |path| {
             let _ = tx.send(Job { path: path.display().to_string(), lenient: false });
         })?;
         download = Some((handle, rx, dir, temporary));
@@ -203,7 +203,7 @@ pub fn run(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     summary.seconds = started.elapsed().as_secs_f64();
     fanout.event(&CheckEvent::RunFinished(&summary))?;
     let code = summary.exit_code();
-    if code == crate::exit::ERROR {
+    if code == deja_core::exit::ERROR {
         eprintln!(
             "deja: error: none of the {} files could be checked: each failed to load (see above) or is not a history",
             summary.total
@@ -242,5 +242,5 @@ fn on_pool_event(ev: PoolEvent<'_>, summary: &mut Summary, fanout: &mut Fanout, 
 
 /// `deja __worker`: a replay worker process of `deja check`.
 pub fn worker() -> Result<u8> {
-    crate::check::worker::main()
+    crate::check::worker::main(crate::report::replay_text::render)
 }

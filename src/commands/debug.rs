@@ -16,9 +16,10 @@ use anyhow::Result;
 
 use super::CodeSetup;
 use crate::cli::DebugArgs;
-use crate::exit;
-use crate::replay::embed::{EmbedError, Interpreter};
-use crate::replay::{ReplayOutcome, Step, pyenv};
+use crate::replay::embed::Interpreter;
+use crate::replay::{self, ReplayError};
+use deja_core::exit;
+use deja_core::trace::{ReplayOutcome, Step};
 use crate::style::ColorChoice;
 use crate::tui::theme::Theme;
 use crate::tui::trace::ReplayFailure;
@@ -26,11 +27,11 @@ use crate::tui::{App, Background, Replayer};
 
 pub fn run(args: DebugArgs, verbose: u8, color: ColorChoice) -> Result<u8> {
     let started = Instant::now();
-    let history = super::replay::load_history(&args.source)?;
+    let history = crate::source::load_one(&args.source)?;
     // Always record state: the State pane is half of what the debugger is for.
     let setup = super::resolve_code(&args.code, &args.query, true)?;
     crate::tui::require_terminal()?;
-    let code_label = setup.code.workflows.iter().map(|w| crate::report::display_path(w)).collect::<Vec<_>>().join(", ");
+    let code_label = setup.code.workflows.iter().map(|w| deja_core::display_path(w)).collect::<Vec<_>>().join(", ");
     let workflow_type = history.workflow_type().to_string();
     let replayer = PyReplayer::new(setup, history.encode(), history.workflow_id.clone(), workflow_type);
     let mut replays = Background::spawn(Box::new(replayer))?;
@@ -61,9 +62,7 @@ impl PyReplayer {
 
     fn interpreter(&mut self) -> Result<&Interpreter, ReplayFailure> {
         if self.interp.is_none() {
-            let env = pyenv::resolve(self.setup.python_env.as_deref())
-                .map_err(|e| ReplayFailure { message: e.to_string(), detail: String::new() })?;
-            self.interp = Some(Interpreter::start(&env).map_err(failure)?);
+            self.interp = Some(replay::start_interpreter(self.setup.python_env.as_deref()).map_err(failure)?);
         }
         self.interp.as_ref().ok_or_else(|| ReplayFailure { message: "Python did not start".into(), detail: String::new() })
     }
@@ -84,7 +83,7 @@ impl PyReplayer {
         let code = self.setup.code.clone();
         let interp = self.interpreter()?;
         let session = interp.load(&code).map_err(failure)?;
-        if let Err(e) = super::replay::check_queries(&session.queries, &self.workflow_type, &code.queries) {
+        if let Err(e) = super::check_queries(&session.queries, &self.workflow_type, &code.queries) {
             session.close();
             return Err(ReplayFailure { message: e.to_string(), detail: String::new() });
         }
@@ -98,6 +97,7 @@ impl PyReplayer {
     }
 }
 
-fn failure(e: EmbedError) -> ReplayFailure {
+fn failure(e: impl Into<ReplayError>) -> ReplayFailure {
+    let e = e.into();
     ReplayFailure { message: e.to_string(), detail: e.detail().to_string() }
 }

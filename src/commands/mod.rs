@@ -12,8 +12,9 @@ use anyhow::Result;
 
 use crate::cli::WorkflowArgs;
 use crate::config;
-use crate::replay::embed::{EmbedError, Interpreter, Session};
-use crate::replay::{CodeConfig, pyenv};
+use crate::replay::embed::{Interpreter, Session};
+use crate::replay::ReplayError;
+use deja_core::trace::CodeConfig;
 
 /// What `replay`, `check` and `debug` need to run user code.
 pub struct CodeSetup {
@@ -69,22 +70,40 @@ pub fn resolve_code(args: &WorkflowArgs, queries: &[String], record_state: bool)
 
 /// Start Python in the user's environment and import their code.
 pub fn start_python(setup: &CodeSetup, verbose: u8) -> Result<(Interpreter, Session)> {
-    let env = pyenv::resolve(setup.python_env.as_deref())?;
-    let interp = Interpreter::start(&env).map_err(|e| explain(e, verbose))?;
+    let (interp, session) = crate::replay::start(setup.python_env.as_deref(), &setup.code).map_err(|e| explain(e, verbose))?;
     if let Some(notice) = &interp.sdk.notice {
         eprintln!("deja: note: {notice}");
     }
     if verbose > 0 {
         eprintln!("deja: {}", interp.sdk.describe());
     }
-    let session = interp.load(&setup.code).map_err(|e| explain(e, verbose))?;
     Ok((interp, session))
 }
 
 /// Print the Python traceback when asked (`-v`) and turn the error into a one-liner.
-pub fn explain(e: EmbedError, verbose: u8) -> anyhow::Error {
+pub fn explain(e: impl Into<ReplayError>, verbose: u8) -> anyhow::Error {
+    let e = e.into();
     if verbose > 0 && !e.detail().is_empty() {
         eprintln!("{}", e.detail().trim_end());
     }
-    anyhow::Error::new(e)
+    e.into_anyhow()
+}
+
+/// Every asked-for query must exist on the workflow type the history runs (a typo would
+/// otherwise record an error per step and be easy to miss). Built-in `__…` queries and
+/// dynamic query handlers accept any name; an unregistered type is the replay's own error.
+pub fn check_queries(by_type: &std::collections::BTreeMap<String, Vec<String>>, workflow_type: &str, queries: &[String]) -> Result<()> {
+    let Some(known) = by_type.get(workflow_type).or_else(|| by_type.get("*")) else {
+        return Ok(());
+    };
+    if known.iter().any(|q| q == "*") {
+        return Ok(());
+    }
+    for q in queries {
+        if !q.starts_with("__") && !known.contains(q) {
+            let list = if known.is_empty() { "it defines none".to_string() } else { format!("its queries: {}", known.join(", ")) };
+            anyhow::bail!("--query {q}: workflow {workflow_type} has no query named '{q}' ({list}); fix the name or drop the flag");
+        }
+    }
+    Ok(())
 }

@@ -7,7 +7,8 @@ use anyhow::{Context, Result};
 use crate::cli::{OutputFormat, ShowArgs};
 use crate::report::show::{ShowOptions, print_text, show_json};
 use crate::style::Styles;
-use crate::{exit, history};
+use deja_core::exit;
+use deja_core::history;
 
 pub fn run(args: ShowArgs, st: &Styles) -> Result<u8> {
     let h = history::load_path(&args.history, args.workflow_id.as_deref())?;

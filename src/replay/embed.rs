@@ -15,7 +15,7 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 
 use super::pyenv::PythonEnv;
 use super::sdk_protos::SdkProtos;
-use super::{SdkInfo, CodeConfig, Frame, ReplayOutcome, SandboxUse, Step, StepState, Verdict};
+use deja_core::trace::{CodeConfig, Frame, ReplayOutcome, SandboxUse, SdkInfo, Step, StepState, Verdict};
 
 include!(concat!(env!("OUT_DIR"), "/harness_sources.rs"));
 /// Serves the harness package from memory (an import finder over `HARNESS_MODULES`).
@@ -296,7 +296,8 @@ fn convert_step(protos: &SdkProtos, s: &Bound<'_, PyAny>) -> PyResult<Step> {
 }
 
 fn convert_outcome(protos: &SdkProtos, r: &Bound<'_, PyAny>, seconds: f64) -> PyResult<ReplayOutcome> {
-    let verdict = Verdict::parse(&get(r, "verdict")?.extract::<String>()?);
+    let verdict = Verdict::parse(&get(r, "verdict")?.extract::<String>()?)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
     let frames = get(r, "frames")?
         .cast::<PyList>()?
         .iter()
@@ -332,4 +333,28 @@ fn convert_outcome(protos: &SdkProtos, r: &Bound<'_, PyAny>, seconds: f64) -> Py
             _ => String::new(),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A verdict word the Rust side does not know is an internal error, never `error`.
+    #[test]
+    fn unknown_verdict_from_the_harness_is_an_internal_error() {
+        Python::initialize();
+        Python::attach(|py| {
+            let r = PyDict::new(py);
+            r.set_item("verdict", "passed").unwrap();
+            r.set_item("frames", PyList::empty(py)).unwrap();
+            r.set_item("steps", PyList::empty(py)).unwrap();
+            r.set_item("error_kind", py.None()).unwrap();
+            r.set_item("message", "").unwrap();
+            r.set_item("raw", "").unwrap();
+            r.set_item("sandbox", py.None()).unwrap();
+            let err = convert_outcome(&SdkProtos::Native, r.as_any(), 0.0).map_err(|e| python_error(py, e)).expect_err("an unknown verdict must not convert");
+            assert!(matches!(err, EmbedError::Python { .. }), "{err:?}");
+            assert!(err.to_string().contains("unknown verdict from harness: \"passed\""), "{err}");
+        });
+    }
 }

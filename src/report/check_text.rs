@@ -10,17 +10,19 @@
 //!
 //! [`render_summary`] is a pure function of the [`Summary`], so tests render into a `Vec`.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use crate::check::events::{CheckEvent, Reporter};
-use crate::check::result::HistoryResult;
-use crate::check::summary::{Group, Summary};
-use crate::replay::Verdict;
+use deja_core::model::events::{CheckEvent, Reporter};
+use deja_core::model::result::{HistoryResult, kind};
+use deja_core::model::summary::{Group, Summary};
+use deja_core::trace::Verdict;
 use crate::report::replay_text::verdict_word;
+use crate::report::vocab;
 use crate::style::{Styles, paint};
 
 /// Groups shown with their example report (the rest get one line each; `-v` shows all).
@@ -165,7 +167,7 @@ impl<W: Write> Reporter for TextReporter<W> {
             CheckEvent::HistoryFinished(r) => self.finished(r),
             CheckEvent::Skipped { path, reason } => {
                 if self.opts.verbose > 0 && !self.opts.quiet {
-                    self.note(&paint(self.opts.err_styles.dim, format!("skipped {}: {reason}", crate::report::display_path(path))));
+                    self.note(&paint(self.opts.err_styles.dim, format!("skipped {}: {reason}", deja_core::display_path(path))));
                 }
             }
             CheckEvent::RunFinished(s) => self.finish(s)?,
@@ -176,7 +178,7 @@ impl<W: Write> Reporter for TextReporter<W> {
 
 /// One line per finished history: verdict, workflow, file, and the cause.
 pub fn live_line(r: &HistoryResult, st: &Styles) -> String {
-    let path = crate::report::display_path(&r.path);
+    let path = deja_core::display_path(&r.path);
     let mut line = match r.workflow_type {
         Some(_) => format!("{} {} · {path}", verdict_word(r.verdict, st), paint(st.bold, r.subject())),
         None => format!("{} {}", verdict_word(r.verdict, st), paint(st.bold, &path)),
@@ -184,9 +186,34 @@ pub fn live_line(r: &HistoryResult, st: &Styles) -> String {
     if !r.passed() && !r.message.is_empty() {
         // Load errors start with the path, which the line already shows.
         let msg = r.message.strip_prefix(&format!("{}: ", r.path)).unwrap_or(&r.message);
-        line.push_str(&paint(st.dim, format!(" — {}", crate::history::describe::truncate(msg, 160))));
+        line.push_str(&paint(st.dim, format!(" — {}", deja_core::history::describe::truncate(msg, 160))));
     }
     line
+}
+
+/// The example shown for a failure: the replay report the worker rendered or, for a
+/// history that took its worker down or ran over time, what the runner saw (the message,
+/// the user frame a crash was in, the worker's last words).
+pub fn example_text(r: &HistoryResult) -> Option<Cow<'_, str>> {
+    match &r.text {
+        Some(text) => Some(Cow::Borrowed(text)),
+        None => contained_text(r).map(Cow::Owned),
+    }
+}
+
+/// The report of a history whose worker crashed or timed out (plain text).
+pub fn contained_text(r: &HistoryResult) -> Option<String> {
+    if !matches!(r.error_kind.as_deref(), Some(kind::CRASH | kind::TIMEOUT)) {
+        return None;
+    }
+    let mut text = format!("{} {} · {}\n  {}\n", vocab::verdict_word(r.verdict), r.subject(), r.path, r.message);
+    if let Some(f) = &r.location {
+        text.push_str(&format!("    at {f}\n"));
+    }
+    if let Some(t) = &r.worker_tail {
+        text.push_str(&t.indented());
+    }
+    Some(text.trim_end().to_string() + "\n")
 }
 
 /// `120/543 (22%) · 95.3/s · ETA 4 s · 3 failing`
@@ -219,14 +246,14 @@ pub fn render_summary(w: &mut dyn Write, s: &Summary, verbose: u8, st: &Styles) 
     for g in &groups[..shown] {
         writeln!(w, "{}", group_heading(g, st))?;
         if !g.more.is_empty() {
-            let mut also: Vec<String> = g.more.iter().map(|p| crate::report::display_path(p)).collect();
+            let mut also: Vec<String> = g.more.iter().map(|p| deja_core::display_path(p)).collect();
             let rest = g.count - 1 - g.more.len();
             if rest > 0 {
                 also.push(format!("and {rest} more"));
             }
             writeln!(w, "  {}", paint(st.dim, format!("also: {}", also.join(", "))))?;
         }
-        match &g.example.text {
+        match example_text(&g.example) {
             Some(text) => {
                 writeln!(w, "  {}", paint(st.dim, "example:"))?;
                 write!(w, "{text}")?;
@@ -296,7 +323,7 @@ pub fn counts_line(s: &Summary, st: &Styles) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::replay::SandboxUse;
+    use deja_core::trace::SandboxUse;
 
     fn failing(path: &str, sig: &str) -> HistoryResult {
         let mut r = HistoryResult::error(path, "x", "Activity type mismatch".into(), sig.into());
@@ -348,6 +375,38 @@ mod tests {
         assert!(quiet.ends_with("note: 1 workflow module is re-imported for every history (slower; -v says why)\n"), "{quiet}");
         let verbose = render(1);
         assert!(verbose.contains("sandbox: 2 fresh · 1 reused\n  re-imported for every history: app.wf: a run changed the module's state 2 times\n"), "{verbose}");
+    }
+
+    /// A crashed or timed-out history has no rendered report from a worker; the runner
+    /// records what it saw and this reporter writes it as the group's example.
+    #[test]
+    fn crashed_and_timed_out_histories_read_as_an_example() {
+        use deja_core::model::result::WorkerTail;
+        use deja_core::trace::Frame;
+        let mut crash = HistoryResult::error("h/a.json", kind::CRASH, "worker crashed: signal 11 (SIGSEGV) while replaying Order o-1".into(), "sig".into());
+        crash.workflow_type = Some("Order".into());
+        crash.workflow_id = Some("o-1".into());
+        crash.location = Some(Frame { file: "/nonexistent/wf.py".into(), line: 27, function: "run".into(), code: String::new() });
+        crash.worker_tail = Some(WorkerTail {
+            title: "Python's faulthandler (innermost call first):".into(),
+            lines: vec!["Fatal Python error: Segmentation fault".into(), "File \"/nonexistent/wf.py\", line 27 in run".into()],
+        });
+        assert_eq!(
+            example_text(&crash).unwrap(),
+            "✗ error Order o-1 · h/a.json\n  worker crashed: signal 11 (SIGSEGV) while replaying Order o-1\n    at /nonexistent/wf.py:27 in run\n\n  \
+             Python's faulthandler (innermost call first):\n    Fatal Python error: Segmentation fault\n    File \"/nonexistent/wf.py\", line 27 in run\n"
+        );
+        let timeout = HistoryResult::error("h/b.json", kind::TIMEOUT, "timed out after 3 s".into(), "sig".into());
+        assert_eq!(example_text(&timeout).unwrap(), "✗ error h/b.json · h/b.json\n  timed out after 3 s\n");
+        let load = HistoryResult::error("h/c.json", kind::LOAD, "h/c.json: truncated JSON".into(), "sig".into());
+        assert!(example_text(&load).is_none(), "a load error shows its message, not an example");
+        let mut s = Summary::new(1, 1, 1);
+        s.record(&crash);
+        let mut out = Vec::new();
+        render_summary(&mut out, &s, 0, &Styles::default()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("  example:\n✗ error Order o-1 · h/a.json\n"), "{text}");
+        assert!(text.contains("    Fatal Python error: Segmentation fault\n"), "{text}");
     }
 
     #[test]

@@ -1,19 +1,20 @@
-//! Presenting results: human text, JSON and JUnit. Reporters take finished, plain-Rust
-//! results ([`model::ReplayReport`]); they never run Python or touch the network.
+//! Every reporter, together: they take finished, plain-Rust results from
+//! [`deja_core::model`] — a [`ReplayReport`](deja_core::model::replay::ReplayReport), or the
+//! [`CheckEvent`](deja_core::model::events::CheckEvent)s of a `deja check` run — and never
+//! run Python or touch the network.
+//!
+//! * [`replay_text`] — `deja replay`'s human report (also each failure's example in `check`).
+//! * [`show`] — `deja show`: a history without replaying it.
+//! * [`check_text`], [`junit`], [`json`], [`github`] — the `deja check` reporters: terminal,
+//!   JUnit XML, the `deja.check/v1` file, GitHub Actions annotations.
+//! * [`vocab`] — the words and marks all of them and the debugger share.
 
 pub mod check_text;
+pub mod github;
+pub mod json;
 pub mod junit;
-pub mod model;
+pub mod partial_file;
 pub mod replay_text;
 pub mod show;
+pub mod vocab;
 
-/// A path as short as it can be said: relative to the current directory when inside it.
-pub fn display_path(path: &str) -> String {
-    let p = std::path::Path::new(path);
-    if let Ok(cwd) = std::env::current_dir() {
-        if let Ok(rel) = p.strip_prefix(&cwd) {
-            return rel.display().to_string();
-        }
-    }
-    path.to_string()
-}

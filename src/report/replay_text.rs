@@ -3,22 +3,17 @@
 
 use std::io::Write;
 
-use super::display_path;
-use super::model::{ReplayReport, SourceExcerpt};
-use crate::diff::items::Kind;
-use crate::diff::{Row, RowStatus};
-use crate::history::describe::truncate;
-use crate::replay::Verdict;
+use super::vocab::{self, command_text, display_path, short_file};
+use deja_core::diff::items::Kind;
+use deja_core::diff::{Row, RowStatus};
+use deja_core::history::describe::truncate;
+use deja_core::model::replay::{ReplayReport, SourceExcerpt};
+use deja_core::trace::Verdict;
 use crate::style::{Styles, paint};
 
 /// Verdict word, styled.
 pub fn verdict_word(v: Verdict, st: &Styles) -> String {
-    match v {
-        Verdict::Pass => paint(st.pass, "✓ pass"),
-        Verdict::Nondeterminism => paint(st.fail, "✗ nondeterminism"),
-        Verdict::WorkflowTaskFailure => paint(st.fail, "✗ workflow task failure"),
-        Verdict::Error => paint(st.fail, "✗ error"),
-    }
+    paint(if v == Verdict::Pass { st.pass } else { st.fail }, vocab::verdict_word(v))
 }
 
 /// The one-line header: verdict, workflow, file.
@@ -43,20 +38,19 @@ fn cell(text: &str, width: usize) -> String {
 }
 
 fn row_line(row: &Row, st: &Styles, marked: bool) -> String {
-    let (mark, style) = match row.status {
-        RowStatus::Match => ("=", st.dim),
-        RowStatus::Differs => ("≠", st.fail),
-        RowStatus::OnlyHistory => ("-", st.removed),
-        RowStatus::OnlyCode => ("+", st.added),
-        RowStatus::Skipped => ("·", st.dim),
-        RowStatus::NotReached => (" ", st.dim),
+    let style = match row.status {
+        RowStatus::Match | RowStatus::Skipped | RowStatus::NotReached => st.dim,
+        RowStatus::Differs => st.fail,
+        RowStatus::OnlyHistory => st.removed,
+        RowStatus::OnlyCode => st.added,
     };
+    let mark = vocab::row_mark(row.status);
     let left = match &row.recorded {
         Some(r) => format!("{:>5} {} {}", r.event_id, r.item.event_type, r.item.label),
         None => format!("{:>5} —", ""),
     };
     let right = match &row.emitted {
-        Some(e) => format!("{} {}", e.item.command, e.item.label),
+        Some(e) => command_text(e.item.command, &e.item.label),
         None => match row.status {
             RowStatus::Skipped => row.note.clone().unwrap_or_default(),
             RowStatus::NotReached => "(not replayed)".into(),
@@ -70,10 +64,6 @@ fn row_line(row: &Row, st: &Styles, marked: bool) -> String {
         line.push_str(&paint(st.dim, format!("  ({note})")));
     }
     line.trim_end().to_string()
-}
-
-fn short_file(f: &str) -> String {
-    std::path::Path::new(f).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| f.to_string())
 }
 
 fn columns_header(st: &Styles) -> String {
@@ -166,6 +156,19 @@ fn print_states(w: &mut dyn Write, r: &ReplayReport, st: &Styles) -> std::io::Re
         }
     }
     Ok(())
+}
+
+/// The full report as a string, coloured or plain (what a `deja check` worker sends back
+/// for a failed history).
+pub fn render(report: &ReplayReport, verbose: u8, color: bool) -> String {
+    let mut styles = Styles::default();
+    if color {
+        styles.colorize();
+    }
+    let mut buf = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = print_report(&mut buf, report, verbose, &styles);
+    String::from_utf8_lossy(&buf).into_owned()
 }
 
 /// Print a full report. `verbose` adds every aligned task (on success too) and the raw

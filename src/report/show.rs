@@ -2,9 +2,9 @@
 
 use std::io::Write;
 
-use crate::history::describe::{group_line, truncate};
-use crate::history::tasks::{Timeline, is_task_bookkeeping};
-use crate::history::{EventType, LoadedHistory, event_type, event_type_name};
+use deja_core::history::describe::{group_line, truncate};
+use deja_core::history::tasks::{Timeline, is_task_bookkeeping};
+use deja_core::history::{EventType, LoadedHistory, event_type, event_type_name};
 use crate::style::{Styles, paint};
 
 /// Options of `deja show`.
@@ -28,7 +28,7 @@ pub struct GroupJson {
 #[derive(serde::Serialize)]
 pub struct TaskJson {
     #[serde(flatten)]
-    pub task: crate::history::tasks::WorkflowTask,
+    pub task: deja_core::history::tasks::WorkflowTask,
     pub groups: Vec<GroupJson>,
 }
 
@@ -37,10 +37,10 @@ pub struct TaskJson {
 pub struct ShowJson {
     pub schema: &'static str,
     pub source: String,
-    pub format: crate::history::Format,
+    pub format: deja_core::history::Format,
     pub workflow_type: String,
     pub workflow_id: String,
-    pub workflow_id_source: crate::history::WorkflowIdSource,
+    pub workflow_id_source: deja_core::history::WorkflowIdSource,
     pub run_id: Option<String>,
     pub events: usize,
     pub tasks: Vec<TaskJson>,
@@ -105,9 +105,9 @@ pub fn print_text(w: &mut dyn Write, h: &LoadedHistory, opts: &ShowOptions, st: 
     let tl = Timeline::new(h.events());
     let model = show_json_with(h, &tl, opts);
     let fmt = match h.format {
-        crate::history::Format::Json => "proto3 JSON",
-        crate::history::Format::LegacyJson => "legacy JSON (PascalCase enums)",
-        crate::history::Format::Binary => "binary protobuf",
+        deja_core::history::Format::Json => "proto3 JSON",
+        deja_core::history::Format::LegacyJson => "legacy JSON (PascalCase enums)",
+        deja_core::history::Format::Binary => "binary protobuf",
     };
     let total_tasks = tl.tasks.len();
     writeln!(

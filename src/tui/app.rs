@@ -16,8 +16,8 @@ use super::model::{EventKind, HistoryModel};
 use super::theme::Theme;
 use super::trace::{ReplayFailure, TraceModel};
 use super::views;
-use crate::history::LoadedHistory;
-use crate::replay::{ReplayOutcome, SandboxUse, Step, Verdict};
+use deja_core::history::LoadedHistory;
+use deja_core::trace::{ReplayOutcome, SandboxUse, Step, Verdict};
 
 /// Where the debugger stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

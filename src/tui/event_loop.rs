@@ -20,7 +20,7 @@ use ratatui::crossterm::event::{Event, KeyEventKind};
 use super::action::action_for;
 use super::app::{App, Effect};
 use super::trace::ReplayFailure;
-use crate::replay::{ReplayOutcome, Step};
+use deja_core::trace::{ReplayOutcome, Step};
 
 /// Runs the user's code (the first replay, and again for `r`). The real one re-imports the
 /// code in the embedded Python; tests can script outcomes. Runs on the worker thread.

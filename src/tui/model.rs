@@ -6,9 +6,9 @@
 //! The search text is the one exception: it is built on the first search, since most
 //! sessions never search and it is the most expensive part (payloads).
 
-use crate::history::describe::{event_summary, group_line};
-use crate::history::tasks::{Timeline, is_task_bookkeeping};
-use crate::history::{EventType, HistoryEvent, LoadedHistory, event_type, event_type_name};
+use deja_core::history::describe::{event_summary, group_line};
+use deja_core::history::tasks::{Timeline, is_task_bookkeeping};
+use deja_core::history::{EventType, HistoryEvent, LoadedHistory, event_type, event_type_name};
 
 /// How an event shows up in the timeline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

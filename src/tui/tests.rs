@@ -23,9 +23,9 @@ use super::app::{App, Effect, Pos, Replay};
 use super::event_loop::{self, Background, Input, Replayer};
 use super::theme::Theme;
 use super::trace::ReplayFailure;
-use crate::history::{self, LoadedHistory};
+use deja_core::history::{self, LoadedHistory};
 use crate::replay::embed::Interpreter;
-use crate::replay::{CodeConfig, ReplayOutcome, Verdict, pyenv};
+use deja_core::trace::{CodeConfig, ReplayOutcome, Verdict};
 
 const CART: &str = "histories/shopping_cart.json";
 const ORDER: &str = "histories/order_fulfillment.json";
@@ -38,8 +38,7 @@ const CODE_V2: &str = "histories/code_v2/workflows.py";
 fn interpreter() -> &'static Interpreter {
     static INTERP: OnceLock<Interpreter> = OnceLock::new();
     INTERP.get_or_init(|| {
-        let env = pyenv::resolve(None).expect("a Python environment (./.venv) with temporalio");
-        Interpreter::start(&env).expect("Python starts")
+        crate::replay::start_interpreter(None).expect("a Python environment (./.venv) with temporalio, and Python starts")
     })
 }
 

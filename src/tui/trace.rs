@@ -13,9 +13,10 @@ use deja_proto::coresdk::workflow_completion::workflow_activation_completion::St
 use deja_proto::temporal::api::common::v1::Payload;
 
 use super::model::HistoryModel;
-use crate::history::describe::{duration_text, failure_text, payload_text, truncate};
-use crate::replay::{ReplayOutcome, Step, StepState, Verdict};
-use crate::report::model::ReplayReport;
+use deja_core::history::describe::{duration_text, failure_text, payload_text};
+use crate::report::vocab::payload_list_text;
+use deja_core::trace::{ReplayOutcome, Step, StepState, Verdict};
+use deja_core::model::replay::ReplayReport;
 
 /// Why there is no trace: the code did not import, Python did not start…
 #[derive(Clone, Debug, Default)]
@@ -198,8 +199,7 @@ impl TraceModel {
 }
 
 fn payloads(p: &[Payload]) -> String {
-    let parts: Vec<String> = p.iter().map(|x| payload_text(x, 0)).collect();
-    truncate(&parts.join(", "), 120)
+    payload_list_text(p, 120)
 }
 
 fn opt_payload(p: Option<&Payload>) -> String {

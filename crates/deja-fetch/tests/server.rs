@@ -243,19 +243,10 @@ async fn download_to_dir_is_incremental_and_loads_in_the_sdk() {
     let s = shared();
     let c = client().await;
     let out = tempfile::tempdir().unwrap();
-    let opts = DownloadOptions { concurrency: 8 };
     let total = s.manifest.runs.len();
 
     let progress = Recorder::default();
-    let first = fetch_to_dir(
-        &c,
-        list_executions(&c, &s.manifest.query, None, None),
-        out.path(),
-        &opts,
-        &progress,
-    )
-    .await
-    .unwrap();
+    let first = download_all(&c, &s.manifest.query, out.path(), &progress).await;
     assert_eq!(
         (
             first.listed,
@@ -287,15 +278,7 @@ async fn download_to_dir_is_incremental_and_loads_in_the_sdk() {
 
     // Again: only the open run is fetched again.
     let progress = Recorder::default();
-    let second = fetch_to_dir(
-        &c,
-        list_executions(&c, &s.manifest.query, None, None),
-        out.path(),
-        &opts,
-        &progress,
-    )
-    .await
-    .unwrap();
+    let second = download_all(&c, &s.manifest.query, out.path(), &progress).await;
     assert_eq!(
         (second.fetched, second.skipped, second.running),
         (1, total - 1, 1),
@@ -314,6 +297,25 @@ async fn download_to_dir_is_incremental_and_loads_in_the_sdk() {
     assert_eq!(report["loaded"], total);
     assert_eq!(report["problems"], serde_json::json!([]), "{report}");
     assert_eq!(report["replay_failures"], serde_json::json!([]), "{report}");
+}
+
+/// Every run of `query` into `out`, eight downloads at a time.
+async fn download_all(
+    c: &deja_fetch::Client,
+    query: &str,
+    out: &std::path::Path,
+    progress: &Recorder,
+) -> deja_fetch::DownloadSummary {
+    let opts = DownloadOptions { concurrency: 8 };
+    fetch_to_dir(
+        c,
+        list_executions(c, query, None, None),
+        out,
+        &opts,
+        progress,
+    )
+    .await
+    .unwrap()
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -9,8 +9,8 @@ use deja_proto::temporal::api::common::v1::Payload;
 use serde_json::Value;
 
 use super::{PaneText, line};
-use crate::history::describe::{payload_json, payload_text};
-use crate::history::{HistoryEvent, event_type, event_type_name};
+use deja_core::history::describe::{payload_json, payload_text};
+use deja_core::history::{HistoryEvent, event_type, event_type_name};
 use crate::tui::app::Pos;
 use crate::tui::model::HistoryModel;
 use crate::tui::theme::Theme;

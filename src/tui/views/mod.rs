@@ -20,7 +20,7 @@ use ratatui::widgets::{Block, BorderType, Clear, Widget};
 
 use super::action::{KEYS, Mode, Pane};
 use super::app::{App, Pos, Replay};
-use crate::replay::Verdict;
+use deja_core::trace::Verdict;
 
 /// Lines of a pane whose content does not depend on the width.
 pub type PaneText = Vec<Line<'static>>;
@@ -28,14 +28,7 @@ pub type PaneText = Vec<Line<'static>>;
 /// Terminals at least this big get the side-by-side layout.
 const WIDE: (u16, u16) = (120, 30);
 
-pub fn verdict_word(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Pass => "✓ pass",
-        Verdict::Nondeterminism => "✗ nondeterminism",
-        Verdict::WorkflowTaskFailure => "✗ workflow task failure",
-        Verdict::Error => "✗ error",
-    }
-}
+pub use crate::report::vocab::verdict_word;
 
 impl Widget for &App {
     fn render(self, area: Rect, buf: &mut Buffer) {
@@ -162,7 +155,7 @@ fn render_header(app: &App, area: Rect, buf: &mut Buffer) {
             " · {} {} · {} vs {}",
             h.workflow_type(),
             h.workflow_id,
-            crate::report::display_path(&h.source.to_string()),
+            deja_core::display_path(&h.source.to_string()),
             app.code_label
         )),
     ]);
@@ -185,7 +178,7 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
     let mut left = match app.pos {
         Pos::Task(_) => format!(" task {task}/{tasks}"),
         Pos::Event(id) => {
-            let ty = app.hist.info(id).map(|i| crate::history::event_type_name(i.ty)).unwrap_or_default();
+            let ty = app.hist.info(id).map(|i| deja_core::history::event_type_name(i.ty)).unwrap_or_default();
             format!(" event {id}/{} {ty} · task {task}/{tasks}", app.hist.len())
         }
     };

@@ -14,10 +14,10 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
-use super::step::command_text;
+use crate::report::vocab::{command_text, short_file};
 use super::{note_height, pane_block, scroll_for};
-use crate::replay::Frame;
-use crate::report::display_path;
+use deja_core::trace::Frame;
+use deja_core::display_path;
 use crate::tui::action::Pane;
 use crate::tui::app::App;
 use crate::tui::model::{EventKind, HistoryModel};
@@ -112,7 +112,7 @@ fn at(frame: &Frame, label: String, cache: &mut Cache) -> SourceContent {
         .clone();
     // The short name keeps the line number visible in a narrow title; the label and
     // the State pane give the full path.
-    let short = std::path::Path::new(&frame.file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| frame.file.clone());
+    let short = short_file(&frame.file);
     let title = format!("{short}:{}", frame.line);
     match lines {
         Some(l) => SourceContent { title, label, lines: Some(l), mark: (frame.line as usize).checked_sub(1) },

@@ -3,7 +3,7 @@
 //! `StepState` the harness recorded after the task's last activation.
 
 use super::{PaneText, line};
-use crate::report::display_path;
+use deja_core::display_path;
 use crate::tui::model::HistoryModel;
 use crate::tui::theme::Theme;
 use crate::tui::trace::TraceModel;

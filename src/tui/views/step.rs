@@ -11,11 +11,12 @@ use ratatui::text::Line;
 use ratatui::widgets::Widget;
 
 use super::{line, note_height, pane_block, scroll_for};
-use crate::diff::{Row, RowStatus};
+use deja_core::diff::{Row, RowStatus};
 use crate::tui::action::Pane;
 use crate::tui::app::{App, Pos, Replay};
 use crate::tui::model::{EventKind, HistoryModel};
 use crate::tui::theme::Theme;
+use crate::report::vocab::{command_text, row_mark, short_file};
 
 /// One line of the step pane. Diff rows are laid out at draw time, to the pane's width.
 #[derive(Clone, Debug)]
@@ -61,7 +62,7 @@ pub fn build(hist: &HistoryModel, replay: &Replay, task: usize, th: &Theme) -> S
         }
     };
     let steps = trace.steps_of_task.get(task).map(Vec::as_slice).unwrap_or(&[]);
-    if trace.steps.is_empty() && trace.report.verdict != crate::replay::Verdict::Pass {
+    if trace.steps.is_empty() && trace.report.verdict != deja_core::trace::Verdict::Pass {
         // Nothing ran at all (unregistered type, invalid history…): say why, in full.
         lines.push(StepLine::Text(line(format!("{}: the SDK ran no workflow code", super::verdict_word(trace.report.verdict)), th.fail)));
         for l in wrap(&trace.report.message, WRAP) {
@@ -183,14 +184,14 @@ fn row_look(th: &Theme, status: RowStatus, is_div: bool) -> (&'static str, Style
     if is_div {
         return ("✗", th.fail);
     }
-    match status {
-        RowStatus::Match => ("=", th.text),
-        RowStatus::Differs => ("≠", th.fail),
-        RowStatus::OnlyHistory => ("-", th.removed),
-        RowStatus::OnlyCode => ("+", th.added),
-        RowStatus::Skipped => ("·", th.dim),
-        RowStatus::NotReached => (" ", th.dim),
-    }
+    let style = match status {
+        RowStatus::Match => th.text,
+        RowStatus::Differs => th.fail,
+        RowStatus::OnlyHistory => th.removed,
+        RowStatus::OnlyCode => th.added,
+        RowStatus::Skipped | RowStatus::NotReached => th.dim,
+    };
+    (row_mark(status), style)
 }
 
 /// The texts of a diff row: recorded side, emitted side, and where the code emitted it.
@@ -297,14 +298,6 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
 }
 
 /// `StartTimer 1 (5m)`, or just `CompleteWorkflowExecution` when there is no label.
-pub fn command_text(command: &str, label: &str) -> String {
-    if label.is_empty() { command.to_string() } else { format!("{command} {label}") }
-}
-
-fn short_file(f: &str) -> String {
-    std::path::Path::new(f).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| f.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::{split_width, wrap};

@@ -114,7 +114,7 @@ fn row_line(app: &App, row: Row, is_cursor: bool, idw: usize) -> Line<'_> {
                 EventKind::Bookkeeping => th.dim,
                 EventKind::FailedAttempt => th.fail,
                 _ if is_div => th.fail,
-                _ if matches!(info.ty, crate::history::EventType::WorkflowExecutionFailed) => th.fail,
+                _ if matches!(info.ty, deja_core::history::EventType::WorkflowExecutionFailed) => th.fail,
                 _ => th.text,
             };
             if matched {

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::diff::{Alignment, Row, align};
 use crate::history::tasks::{Timeline, WorkflowTask};
 use crate::history::{Format, LoadedHistory, WorkflowIdSource};
-use crate::replay::{Frame, ReplayOutcome, SandboxUse, Verdict};
+use crate::trace::{Frame, ReplayOutcome, SandboxUse, Verdict};
 
 /// The history, in a sentence.
 #[derive(Clone, Debug, Serialize)]
@@ -150,10 +150,10 @@ impl ReplayReport {
             let emi = d.row.emitted.as_ref().map(|e| e.item.command).unwrap_or("-");
             sig.push_str(&format!(" history:{rec} code:{emi}"));
             if let Some(s) = &d.site {
-                sig.push_str(&format!(" at {}:{}", super::display_path(&s.file), s.line));
+                sig.push_str(&format!(" at {}:{}", crate::display_path(&s.file), s.line));
             }
         } else if let Some(f) = self.frames.last() {
-            sig.push_str(&format!(" at {}:{}", super::display_path(&f.file), f.line));
+            sig.push_str(&format!(" at {}:{}", crate::display_path(&f.file), f.line));
         } else if let Some(k) = &self.error_kind {
             sig.push_str(&format!(" {k}"));
         }
@@ -189,11 +189,11 @@ pub struct TraceStep {
     /// The workflow's state after the activation, when recorded (`--query`): the
     /// instance's fields, each query's `{"result": …}` or `{"error": …}`, pending stacks.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub state: Option<crate::replay::StepState>,
+    pub state: Option<crate::trace::StepState>,
 }
 
 impl TraceStep {
-    pub fn of(step: &crate::replay::Step) -> TraceStep {
+    pub fn of(step: &crate::trace::Step) -> TraceStep {
         use deja_proto::coresdk::workflow_completion::workflow_activation_completion::Status;
         let jobs = step.activation.jobs.iter().map(|j| job_name(j.variant.as_ref()).to_string()).collect();
         let (commands, failure) = match step.completion.status.as_ref() {

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 
 use super::result::{HistoryResult, kind};
 use crate::exit;
-use crate::replay::{SandboxUse, Verdict};
+use crate::trace::{SandboxUse, Verdict};
 
 /// Other paths listed per group besides the example.
 /// Distinct "not reusable" notes kept for the summary.
@@ -55,7 +55,7 @@ pub struct Summary {
     pub seconds: f64,
     pub sdk_version: Option<String>,
     /// The SDK the workers found and what deja did with it (JSON `sdk`).
-    pub sdk: Option<crate::replay::SdkInfo>,
+    pub sdk: Option<crate::trace::SdkInfo>,
     /// Failure groups, in order of first appearance (see [`Summary::groups_by_size`]).
     pub groups: IndexMap<String, Group>,
     /// How many histories ran on a "fresh", "reused" or no ("none") sandbox.

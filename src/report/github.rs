@@ -13,8 +13,8 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::events::{CheckEvent, Reporter};
-use super::summary::{Group, Summary};
+use deja_core::model::events::{CheckEvent, Reporter};
+use deja_core::model::summary::{Group, Summary};
 
 /// Writes annotations to a stream (stdout in real runs).
 pub struct GithubReporter<W: Write> {
@@ -39,7 +39,7 @@ impl<W: Write> GithubReporter<W> {
                 return rel.display().to_string();
             }
         }
-        crate::report::display_path(path)
+        deja_core::display_path(path)
     }
 
     /// The annotation for one group.
@@ -50,10 +50,10 @@ impl<W: Write> GithubReporter<W> {
             None => (self.relative(&ex.path), None),
         };
         let what = match ex.verdict {
-            crate::replay::Verdict::Nondeterminism => "non-determinism",
-            crate::replay::Verdict::WorkflowTaskFailure => "workflow task failure",
-            crate::replay::Verdict::Error => "replay error",
-            crate::replay::Verdict::Pass => "pass",
+            deja_core::trace::Verdict::Nondeterminism => "non-determinism",
+            deja_core::trace::Verdict::WorkflowTaskFailure => "workflow task failure",
+            deja_core::trace::Verdict::Error => "replay error",
+            deja_core::trace::Verdict::Pass => "pass",
         };
         let wf = ex.workflow_type.as_deref().unwrap_or("history");
         let n = if g.count == 1 { "1 history".to_string() } else { format!("{} histories", g.count) };
@@ -99,8 +99,8 @@ fn escape_property(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::result::HistoryResult;
-    use crate::replay::{Frame, Verdict};
+    use deja_core::model::result::HistoryResult;
+    use deja_core::trace::{Frame, Verdict};
 
     #[test]
     fn annotation_points_at_the_source_line_and_escapes() {

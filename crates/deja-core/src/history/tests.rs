@@ -10,7 +10,8 @@ use super::tasks::{Timeline, split};
 use super::{Format, Source, WorkflowIdSource, legacy};
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // crates/deja-core → the repository root, where `histories/` lives.
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 struct Sample {
@@ -155,6 +156,27 @@ fn out_of_order_gaps_empty_and_not_a_history() {
     let partial: Value = serde_json::json!({"events": doc["events"].as_array().unwrap()[3..].to_vec()});
     assert!(matches!(err_of(&serde_json::to_vec(&partial).unwrap(), "p.json"), LoadError::OutOfOrder { .. }));
     assert!(matches!(err_of(b"\x08\x96\x01garbage\xff\xff", "x.binpb"), LoadError::BadBinary { .. }));
+}
+
+/// `deja check` skips a file from a directory walk only when the loader says it is not a
+/// history at all (no `events` list); a history that is broken stays an error. The kind is
+/// the loader's, typed — never read out of the message.
+#[test]
+fn not_a_history_is_a_kind_of_its_own() {
+    for (doc, name) in [(&br#"{"name": "my-app", "version": "1.0"}"#[..], "package.json"), (br#""a string""#, "string.json"), (br#"{"history": {}}"#, "h.json")] {
+        let e = err_of(doc, name);
+        assert!(e.is_not_a_history(), "{name}: {e:?}");
+    }
+    let doc: Value = serde_json::from_slice(&small()).unwrap();
+    let headless: Value = serde_json::json!({"events": doc["events"].as_array().unwrap()[1..].iter().enumerate().map(|(i, ev)| {
+        let mut ev = ev.clone();
+        ev["eventId"] = Value::String((i + 1).to_string());
+        ev
+    }).collect::<Vec<_>>()});
+    let e = err_of(&serde_json::to_vec(&headless).unwrap(), "headless.json");
+    assert!(matches!(e, LoadError::BrokenHistory { .. }), "{e:?}");
+    assert!(!e.is_not_a_history(), "{e:?}");
+    assert!(e.to_string().contains("starts with WorkflowExecutionStarted"), "{e}");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use similar::{Algorithm, DiffOp, capture_diff_slices};
 use super::items::{CommandReader, Item, Kind, is_core_patch_upsert, is_deprecated_patch, recorded_item};
 use crate::history::LoadedHistory;
 use crate::history::tasks::Timeline;
-use crate::replay::{Frame, ReplayOutcome, Verdict};
+use crate::trace::{Frame, ReplayOutcome, Verdict};
 
 /// A command event history recorded.
 #[derive(Clone, Debug, Serialize)]

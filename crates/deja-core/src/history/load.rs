@@ -40,8 +40,14 @@ pub enum LoadError {
          or the Web UI's JSON download without decoding"
     )]
     DecodedExport { path: String, event_id: String, field: String },
+    /// A JSON document with no `events` list at all (a manifest, a `package.json`): not a
+    /// history, as opposed to a broken one. A directory walk skips these.
     #[error("{path}: not a Temporal history: {why}")]
     NotAHistory { path: String, why: String },
+    /// Events, but not a history the SDK can replay from the start (the first event is not
+    /// `WorkflowExecutionStarted`, or no event could be read).
+    #[error("{path}: not a Temporal history: {why}")]
+    BrokenHistory { path: String, why: String },
     #[error("{path}: empty history: the file has no events")]
     Empty { path: String },
     #[error(
@@ -53,6 +59,13 @@ pub enum LoadError {
     BadEvent { path: String, event_id: String, msg: String },
     #[error("{path}: not a binary protobuf History ({msg}); JSON histories must start with `{{`")]
     BadBinary { path: String, msg: String },
+}
+
+impl LoadError {
+    /// The file is not a history at all (no `events` list), as opposed to a broken one.
+    pub fn is_not_a_history(&self) -> bool {
+        matches!(self, LoadError::NotAHistory { .. })
+    }
 }
 
 /// Load a history file: JSON (any dialect, bare or wrapped) or binary protobuf.
@@ -250,7 +263,7 @@ fn parse_json_slow(bytes: &[u8], path: &str, fast_err: serde_json::Error) -> Res
     }
     if !legacy_used && out.is_empty() {
         // Nothing to blame on an event: report what the fast parser said.
-        return Err(LoadError::NotAHistory { path: path.into(), why: fast_err.to_string() });
+        return Err(LoadError::BrokenHistory { path: path.into(), why: fast_err.to_string() });
     }
     let format = if legacy_used { Format::LegacyJson } else { Format::Json };
     Ok(Parsed { history: History { events: out }, format, wrapper_workflow_id, run_id })
@@ -325,7 +338,7 @@ fn validate(h: &History, path: &str) -> Result<(), LoadError> {
     }
     let first = &h.events[0];
     if event_type(first) != EventType::WorkflowExecutionStarted {
-        return Err(LoadError::NotAHistory {
+        return Err(LoadError::BrokenHistory {
             path: path.into(),
             why: format!(
                 "the first event is {}, but a workflow history starts with WorkflowExecutionStarted; deja needs the whole history from event 1",

@@ -29,8 +29,12 @@ pub fn payload_text(p: &Payload, max: usize) -> String {
 
 /// Several payloads as `a, b, c`.
 pub fn payloads_text(p: Option<&Payloads>, max: usize) -> String {
-    let Some(p) = p else { return String::new() };
-    let parts: Vec<String> = p.payloads.iter().map(|x| payload_text(x, 0)).collect();
+    p.map(|p| payload_list_text(&p.payloads, max)).unwrap_or_default()
+}
+
+/// A list of payloads (arguments, signal input) as `a, b, c`, cut at `max` characters.
+pub fn payload_list_text(p: &[Payload], max: usize) -> String {
+    let parts: Vec<String> = p.iter().map(|x| payload_text(x, 0)).collect();
     truncate(&parts.join(", "), max)
 }
 

@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::replay::{Frame, SandboxUse, Verdict};
-use crate::report::model::ReplayReport;
+use crate::trace::{Frame, SandboxUse, Verdict};
+use super::replay::ReplayReport;
 
 /// `error_kind` values added by `deja check` (the harness has its own: `deadlock`,
 /// `unregistered-type`, `invalid-history`, `other`).
@@ -60,6 +60,29 @@ pub struct HistoryResult {
     /// The `deja.replay/v1` report, only when `--json` was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<serde_json::Value>,
+    /// What a crashed worker left on stderr worth showing (the runner fills it in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_tail: Option<WorkerTail>,
+}
+
+/// The part of a dead worker's stderr worth showing, and what it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerTail {
+    /// `Python's faulthandler (innermost call first):` or `last lines the worker wrote to stderr:`.
+    pub title: String,
+    pub lines: Vec<String>,
+}
+
+impl WorkerTail {
+    /// Indented under its title, starting on a new line (the tail of a message or report).
+    pub fn indented(&self) -> String {
+        let mut s = format!("\n  {}", self.title);
+        for l in &self.lines {
+            s.push_str("\n    ");
+            s.push_str(l);
+        }
+        s
+    }
 }
 
 impl HistoryResult {
@@ -83,6 +106,7 @@ impl HistoryResult {
             text: None,
             plain: None,
             report: None,
+            worker_tail: None,
         }
     }
 
@@ -107,6 +131,7 @@ impl HistoryResult {
             text: None,
             plain: None,
             report: None,
+            worker_tail: None,
         }
     }
 

@@ -18,7 +18,7 @@ pub enum CheckEvent<'a> {
         jobs: usize,
     },
     /// The first worker is ready: the workflow code imported.
-    WorkersReady { sdk: &'a crate::replay::SdkInfo, registered: &'a [String] },
+    WorkersReady { sdk: &'a crate::trace::SdkInfo, registered: &'a [String] },
     HistoryFinished(&'a HistoryResult),
     /// A file from a directory walk or glob that is not a history at all.
     Skipped { path: &'a str, reason: &'a str },

@@ -1,16 +1,9 @@
-//! Replay: run the user's workflow code, through their own `temporalio` SDK, against a
-//! history, inside an embedded CPython — and bring back a plain-Rust trace.
-//!
-//! * [`pyenv`] — finds the user's Python environment and checks it can host the SDK.
-//! * [`embed`] — the only place that calls Python: starts the interpreter, loads the
-//!   harness (the `python/deja_harness/` package, compiled into the binary) and converts results.
-//! * this module — the trace types everything downstream (diff, reports, TUI) reads.
+//! The replay trace: what running the user's workflow code through their own `temporalio`
+//! SDK against a history brings back — the verdict, every activation and completion, where
+//! each command came from — as plain-Rust types that the alignment, the reports and the
+//! debugger read. Producing it is the binary's `replay` module (the one place with Python).
 //!
 //! The verdict is the SDK core's, never deja's own: deja adds structure around it.
-
-pub mod embed;
-pub mod pyenv;
-pub mod sdk_protos;
 
 use deja_proto::coresdk::workflow_activation::WorkflowActivation;
 use deja_proto::coresdk::workflow_completion::WorkflowActivationCompletion;
@@ -36,15 +29,23 @@ impl Verdict {
         }
     }
 
-    pub fn parse(s: &str) -> Verdict {
+    /// The harness's verdict word. Anything else is a bug on one side of the boundary, not
+    /// a verdict: it must not pass for `error` (nor for anything else).
+    pub fn parse(s: &str) -> Result<Verdict, UnknownVerdict> {
         match s {
-            "pass" => Verdict::Pass,
-            "nondeterminism" => Verdict::Nondeterminism,
-            "workflow-task-failure" => Verdict::WorkflowTaskFailure,
-            _ => Verdict::Error,
+            "pass" => Ok(Verdict::Pass),
+            "nondeterminism" => Ok(Verdict::Nondeterminism),
+            "workflow-task-failure" => Ok(Verdict::WorkflowTaskFailure),
+            "error" => Ok(Verdict::Error),
+            other => Err(UnknownVerdict(other.to_string())),
         }
     }
 }
+
+/// A verdict word the harness should never send.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown verdict from harness: {0:?} (expected pass, nondeterminism, workflow-task-failure or error)")]
+pub struct UnknownVerdict(pub String);
 
 /// A source location in user code.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -58,7 +59,7 @@ pub struct Frame {
 
 impl std::fmt::Display for Frame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", crate::report::display_path(&self.file), self.line)?;
+        write!(f, "{}:{}", crate::display_path(&self.file), self.line)?;
         if !self.function.is_empty() {
             write!(f, " in {}", self.function)?;
         }
@@ -204,4 +205,19 @@ pub struct CodeConfig {
     pub queries: Vec<String>,
     pub record_state: bool,
     pub debug_mode: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_words_round_trip_and_nothing_else_parses() {
+        for v in [Verdict::Pass, Verdict::Nondeterminism, Verdict::WorkflowTaskFailure, Verdict::Error] {
+            assert_eq!(Verdict::parse(v.as_str()), Ok(v));
+        }
+        for bad in ["", "Pass", "errror", "non-determinism"] {
+            assert_eq!(Verdict::parse(bad), Err(UnknownVerdict(bad.to_string())), "{bad:?}");
+        }
+    }
 }

@@ -11,15 +11,16 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::events::{CheckEvent, Reporter};
-use super::result::HistoryResult;
-use super::summary::Summary;
-use crate::replay::{Frame, SandboxUse, Verdict};
+use deja_core::model::events::{CheckEvent, Reporter};
+use super::partial_file::PartialFile;
+use deja_core::model::result::HistoryResult;
+use deja_core::model::summary::Summary;
+use deja_core::trace::{Frame, SandboxUse, Verdict};
 
 pub const SCHEMA: &str = "deja.check/v1";
 
@@ -92,7 +93,7 @@ struct SummaryOut<'a> {
     seconds: f64,
     jobs: usize,
     sdk_version: Option<&'a str>,
-    sdk: Option<&'a crate::replay::SdkInfo>,
+    sdk: Option<&'a deja_core::trace::SdkInfo>,
     exit_code: u8,
     sandbox: &'a std::collections::BTreeMap<SandboxUse, usize>,
     sandbox_notes: &'a [String],
@@ -138,24 +139,16 @@ impl<'a> SummaryOut<'a> {
 
 /// The `--json` reporter.
 pub struct JsonReporter {
-    path: PathBuf,
-    partial: PathBuf,
+    file: PartialFile,
     out: BufWriter<File>,
     first: bool,
-    finished: bool,
 }
 
 impl JsonReporter {
     /// Create `FILE.partial` now, so an unwritable path fails before any replay.
     pub fn create(path: &Path) -> Result<JsonReporter> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("--json {}: cannot create directory {}", path.display(), dir.display()))?;
-        }
-        let mut partial = path.as_os_str().to_owned();
-        partial.push(".partial");
-        let partial = PathBuf::from(partial);
-        let file = File::create(&partial).with_context(|| format!("--json {}: cannot create {}", path.display(), partial.display()))?;
-        Ok(JsonReporter { path: path.to_path_buf(), partial, out: BufWriter::new(file), first: true, finished: false })
+        let (file, out) = PartialFile::create("--json", path)?;
+        Ok(JsonReporter { file, out: BufWriter::new(out), first: true })
     }
 
     fn write(&mut self, ev: &CheckEvent<'_>) -> std::io::Result<()> {
@@ -173,8 +166,7 @@ impl JsonReporter {
                 serde_json::to_writer_pretty(&mut self.out, &SummaryOut::of(s))?;
                 self.out.write_all(b"}\n")?;
                 self.out.flush()?;
-                std::fs::rename(&self.partial, &self.path)?;
-                self.finished = true;
+                self.file.finish()?;
             }
             CheckEvent::WorkersReady { .. } | CheckEvent::Skipped { .. } => {}
         }
@@ -182,17 +174,8 @@ impl JsonReporter {
     }
 }
 
-impl Drop for JsonReporter {
-    /// A run that stopped before its summary leaves no half document behind.
-    fn drop(&mut self) {
-        if !self.finished {
-            let _ = std::fs::remove_file(&self.partial);
-        }
-    }
-}
-
 impl Reporter for JsonReporter {
     fn event(&mut self, ev: &CheckEvent<'_>) -> Result<()> {
-        self.write(ev).with_context(|| format!("--json: writing {}", self.path.display()))
+        self.write(ev).with_context(|| format!("--json: writing {}", self.file.path.display()))
     }
 }

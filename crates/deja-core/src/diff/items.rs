@@ -8,7 +8,7 @@ use deja_proto::coresdk::workflow_commands::{
 use deja_proto::temporal::api::history::v1::history_event::Attributes as A;
 use serde::Serialize;
 
-use crate::history::describe::{duration_text, marker_text, payload_json, payload_text, truncate};
+use crate::history::describe::{duration_text, marker_text, payload_json, payload_list_text, payload_text};
 use crate::history::{HistoryEvent, LoadedHistory};
 
 /// What a command is, in the terms core matches commands to events by.
@@ -62,8 +62,7 @@ impl Item {
 }
 
 fn payloads(p: &[deja_proto::temporal::api::common::v1::Payload]) -> String {
-    let parts: Vec<String> = p.iter().map(|x| payload_text(x, 0)).collect();
-    truncate(&parts.join(", "), 160)
+    payload_list_text(p, 160)
 }
 
 fn opt_payloads(p: Option<&deja_proto::temporal::api::common::v1::Payloads>) -> String {

@@ -13,7 +13,7 @@ use deja_proto::temporal::api::history::v1::{self as h, HistoryEvent, history_ev
 use super::{RowStatus, align};
 use crate::history::tasks::Timeline;
 use crate::history::{EventType, History, LoadedHistory, Source};
-use crate::replay::{ReplayOutcome, SandboxUse, Step, Verdict};
+use crate::trace::{ReplayOutcome, SandboxUse, Step, Verdict};
 
 /// Builds a history one workflow task at a time.
 struct Hist {
@@ -303,7 +303,7 @@ fn commands_issued_a_task_early_still_match() {
 // commands the named code version emits; messages are core's (manifest.json).
 
 fn patching_history(name: &str) -> LoadedHistory {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/histories/patching").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/histories/patching").join(name);
     crate::history::load_path(&path, None).unwrap()
 }
 
