@@ -616,7 +616,7 @@ class T06Failures(unittest.TestCase):
                 # Old releases (temporalio 1.10) report the deadlock but never finish
                 # the replay of a spinning workflow: the SDK has no verdict to compare
                 # with; deja's (above) is the one their worker logs.
-                self.assertLess(dh._version_tuple(dh.sdk_version()), (1, 16))
+                self.assertLess(dh.compat._version_tuple(dh.sdk_version()), (1, 16))
             else:
                 self.assertEqual((w["verdict"], w["error_kind"]), ("error", "deadlock"))
 
