@@ -611,7 +611,7 @@ class T06Failures(unittest.TestCase):
             self.assertIn(r["frames"][-1]["code"], ("n += 1", "while True:"))
             self.assertEqual(len(r["steps"]), 1)  # the deadlocked activation is not a step
             try:
-                (w,) = sdk_verdicts(code, [self.ORDER], timeout=60).values()
+                (w,) = sdk_verdicts(code, [self.ORDER], timeout=20).values()
             except subprocess.TimeoutExpired:
                 # Old releases (temporalio 1.10) report the deadlock but never finish
                 # the replay of a spinning workflow: the SDK has no verdict to compare
