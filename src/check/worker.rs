@@ -99,7 +99,7 @@ fn start(setup: &Setup) -> Result<(Interpreter, Session), FromWorker> {
 fn setup_failed(e: ReplayError) -> FromWorker {
     let kind = match &e {
         ReplayError::Env(_) => "environment".into(),
-        ReplayError::Embed(EmbedError::Harness { kind, .. }) => kind.clone(),
+        ReplayError::Embed(EmbedError::Harness { kind, .. }) => kind.as_str().into(),
         ReplayError::Embed(EmbedError::MissingSdk { .. }) => "missing-sdk".into(),
         ReplayError::Embed(EmbedError::Python { .. }) => "python".into(),
     };

@@ -26,7 +26,7 @@ const BOOTSTRAP_SOURCE: &str = include_str!("../../python/deja_bootstrap.py");
 pub enum EmbedError {
     /// The harness's own, classified error (missing module, import error, no workflows…).
     #[error("{message}")]
-    Harness { kind: String, message: String, detail: String },
+    Harness { kind: HarnessErrorKind, message: String, detail: String },
     #[error(
         "temporalio is not installed in the Python environment {env} (found by {found_by}): \
          run `{env}/bin/pip install temporalio`, or point --python-env at the environment your workers use"
@@ -48,13 +48,57 @@ impl EmbedError {
     }
 }
 
+/// Why the harness could not make a session: its `ErrorKind` (python/deja_harness/errors.py),
+/// word for word. A word not listed here is a bug between the two sides, not a user error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HarnessErrorKind {
+    MissingModule,
+    ImportError,
+    NoWorkflows,
+    BadSpec,
+    BadAttr,
+    Environment,
+    UnsupportedSdk,
+}
+
+impl HarnessErrorKind {
+    pub const ALL: [HarnessErrorKind; 7] = [
+        HarnessErrorKind::MissingModule,
+        HarnessErrorKind::ImportError,
+        HarnessErrorKind::NoWorkflows,
+        HarnessErrorKind::BadSpec,
+        HarnessErrorKind::BadAttr,
+        HarnessErrorKind::Environment,
+        HarnessErrorKind::UnsupportedSdk,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HarnessErrorKind::MissingModule => "missing-module",
+            HarnessErrorKind::ImportError => "import-error",
+            HarnessErrorKind::NoWorkflows => "no-workflows",
+            HarnessErrorKind::BadSpec => "bad-spec",
+            HarnessErrorKind::BadAttr => "bad-attr",
+            HarnessErrorKind::Environment => "environment",
+            HarnessErrorKind::UnsupportedSdk => "unsupported-sdk",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<HarnessErrorKind> {
+        HarnessErrorKind::ALL.into_iter().find(|k| k.as_str() == word)
+    }
+}
+
 fn python_error(py: Python<'_>, err: PyErr) -> EmbedError {
     let value = err.value(py);
     // The harness's HarnessError carries a kind and a clean message.
     if let (Ok(kind), Ok(message)) = (value.getattr("kind"), value.getattr("message")) {
         if let (Ok(kind), Ok(message)) = (kind.extract::<String>(), message.extract::<String>()) {
             let detail = value.getattr("detail").and_then(|d| d.extract::<String>()).unwrap_or_default();
-            return EmbedError::Harness { kind, message, detail };
+            return match HarnessErrorKind::parse(&kind) {
+                Some(kind) => EmbedError::Harness { kind, message, detail },
+                None => EmbedError::Python { message: format!("the harness reported an unknown error kind {kind:?}: {message}"), detail },
+            };
         }
     }
     let detail = format_traceback(py, &err);
@@ -338,6 +382,18 @@ fn convert_outcome(protos: &SdkProtos, r: &Bound<'_, PyAny>, seconds: f64) -> Py
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The harness's `ErrorKind` and `HarnessErrorKind` list the same words.
+    #[test]
+    fn harness_error_kinds_are_the_same_list_on_both_sides() {
+        let (_, _, errors) = HARNESS_MODULES.iter().find(|(m, _, _)| *m == "deja_harness.errors").expect("errors module embedded");
+        let class = &errors[errors.find("class ErrorKind").expect("ErrorKind")..];
+        let class = &class[..class.find("\n\n\nclass ").unwrap_or(class.len())];
+        let words: Vec<&str> = class.lines().filter_map(|l| l.split_once(" = \"")).map(|(_, w)| w.trim_end_matches('"')).collect();
+        let ours: Vec<&str> = HarnessErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(words, ours);
+        assert!(HarnessErrorKind::parse("no-such-kind").is_none());
+    }
 
     /// A verdict word the Rust side does not know is an internal error, never `error`.
     #[test]
