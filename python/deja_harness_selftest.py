@@ -117,6 +117,46 @@ def write_module(tmp: str, name: str, body: str) -> str:
     return path
 
 
+def order_workflow(tmp: str, name: str, *, prelude: str = "", before: str = "", after: str = "return result") -> str:
+    """A module with an ``OrderFulfillmentWorkflow`` (replays against
+    histories/order_fulfillment.json up to its first activity) whose run does
+    ``before``, schedules reserve_inventory, then ``after``; ``prelude`` is module-level
+    code. Each fragment is indented as the run body / module level it lands in."""
+    body = textwrap.indent(textwrap.dedent(before).strip("\n"), " " * 8) if before.strip() else ""
+    tail = textwrap.indent(textwrap.dedent(after).strip("\n"), " " * 8)
+    source = "\n".join(
+        [
+            "from datetime import timedelta",
+            "from temporalio import workflow",
+            textwrap.dedent(prelude).strip("\n"),
+            "",
+            '@workflow.defn(name="OrderFulfillmentWorkflow")',
+            "class Order:",
+            "    @workflow.run",
+            "    async def run(self, order: dict) -> str:",
+            body,
+            "        result = await workflow.execute_activity(",
+            '            "reserve_inventory", order, start_to_close_timeout=timedelta(seconds=30)',
+            "        )",
+            tail,
+            "",
+        ]
+    )
+    return write_module(tmp, name, source)
+
+
+def replay_order(config: dict) -> tuple[dict, "StderrCapture"]:
+    """Replay histories/order_fulfillment.json in a fresh session, capturing fd 2."""
+    s = dh.load(config)
+    try:
+        data, wid = history(os.path.join(HIST, "order_fulfillment.json"))
+        with StderrCapture() as cap:
+            r = s.replay(data, wid)
+    finally:
+        s.close()
+    return r, cap
+
+
 class StderrCapture:
     """Redirect fd 2 (what the Rust side's terminal would see) to a file."""
 
@@ -555,13 +595,7 @@ class T06Failures(unittest.TestCase):
     @unittest.skipUnless(HAVE_FIXTURES, "tests/fixtures/code missing")
     def test_task_failure(self):
         code = os.path.join(FIXTURES, "hazards", "raise_workflow.py")
-        s = dh.load({"workflows": [code], "record_state": True})
-        try:
-            data, wid = history(self.ORDER)
-            with StderrCapture() as cap:
-                r = s.replay(data, wid)
-        finally:
-            s.close()
+        r, cap = replay_order({"workflows": [code], "record_state": True})
         self.assertEqual(cap.text, "")
         self.assertEqual((r["verdict"], r["error_kind"]), ("workflow-task-failure", None))
         self.assertEqual(r["message"], "KeyError: 'SKU-001'")
@@ -575,25 +609,11 @@ class T06Failures(unittest.TestCase):
 
     def test_deadlock_interruptible(self):
         with tempfile.TemporaryDirectory() as tmp:
-            code = write_module(
-                tmp,
-                "deja_spin_workflow.py",
-                """
-                from datetime import timedelta
-                from temporalio import workflow
-
-                @workflow.defn(name="OrderFulfillmentWorkflow")
-                class Spin:
-                    @workflow.run
-                    async def run(self, order: dict) -> str:
-                        await workflow.execute_activity(
-                            "reserve_inventory", order, start_to_close_timeout=timedelta(seconds=30)
-                        )
-                        n = 0
-                        while True:
-                            n += 1
-                """,
-            )
+            code = order_workflow(tmp, "deja_spin_workflow.py", after="""
+                n = 0
+                while True:
+                    n += 1
+            """)
             s = dh.load({"workflows": [code], "record_state": True, "queries": ["status"]})
             try:
                 data, wid = history(self.ORDER)
@@ -642,35 +662,18 @@ class T06Failures(unittest.TestCase):
 
     def test_prints_warnings_and_logs_are_captured(self):
         with tempfile.TemporaryDirectory() as tmp:
-            code = write_module(
+            code = order_workflow(
                 tmp,
                 "deja_noisy_workflow.py",
-                """
-                import logging
-                import warnings
-                from datetime import timedelta
-                from temporalio import workflow
-
-                @workflow.defn(name="OrderFulfillmentWorkflow")
-                class Noisy:
-                    @workflow.run
-                    async def run(self, order: dict) -> str:
-                        print("hello from replay")
-                        logging.getLogger("deja.selftest.user").warning("user log line")
-                        warnings.warn("careful now")
-                        await workflow.execute_activity(
-                            "reserve_inventory", order, start_to_close_timeout=timedelta(seconds=30)
-                        )
-                        raise ValueError("boom")
+                prelude="import logging\nimport warnings",
+                before="""
+                    print("hello from replay")
+                    logging.getLogger("deja.selftest.user").warning("user log line")
+                    warnings.warn("careful now")
                 """,
+                after='raise ValueError("boom")',
             )
-            s = dh.load({"workflows": [code]})
-            try:
-                data, wid = history(self.ORDER)
-                with StderrCapture() as cap:
-                    r = s.replay(data, wid)
-            finally:
-                s.close()
+            r, cap = replay_order({"workflows": [code]})
         self.assertEqual(cap.text, "")
         self.assertEqual(r["verdict"], "workflow-task-failure")
         self.assertEqual(r["message"], "ValueError: boom")
@@ -697,13 +700,7 @@ class T06Failures(unittest.TestCase):
             s.close()
 
     def test_nondeterminism_quiet_and_sited(self):
-        s = dh.load({"workflows": [CODE_V2], "record_state": True})
-        try:
-            data, wid = history(self.ORDER)
-            with StderrCapture() as cap:
-                r = s.replay(data, wid)
-        finally:
-            s.close()
+        r, cap = replay_order({"workflows": [CODE_V2], "record_state": True})
         self.assertEqual(cap.text, "")
         self.assertEqual(r["verdict"], "nondeterminism")
         self.assertIn("'charge_payment'", r["message"])
@@ -915,21 +912,12 @@ class T08SandboxReuseVerdicts(unittest.TestCase):
         # registry). The SDK imports it once to validate and once per run, so the run
         # fails in the SDK; learning's extra import must not fail anything earlier.
         with tempfile.TemporaryDirectory() as tmp:
-            module = write_module(tmp, "once_only.py", """
+            module = order_workflow(tmp, "once_only.py", prelude="""
                 import builtins
-                from datetime import timedelta
-                from temporalio import workflow
 
                 if getattr(builtins, "_deja_once_only", 0) >= 2:  # a plain import + one sandbox
                     raise RuntimeError("metric 'orders' already registered")
                 builtins._deja_once_only = getattr(builtins, "_deja_once_only", 0) + 1
-
-                @workflow.defn
-                class OrderFulfillmentWorkflow:
-                    @workflow.run
-                    async def run(self, order: dict) -> str:
-                        t = timedelta(seconds=30)
-                        return await workflow.execute_activity("reserve_inventory", order, start_to_close_timeout=t)
             """)
             try:
                 results, stats = self.replay_n({"workflows": [module]}, 1)
