@@ -501,7 +501,7 @@ fn read_stderr(stderr: impl Read, slot: usize, echo: bool, tail: Arc<Mutex<VecDe
         }
         let line = String::from_utf8_lossy(&buf).trim_end().to_string();
         if echo {
-            eprintln!("[worker {}] {line}", slot + 1);
+            eprintln!("[worker {}] {}", slot + 1, crate::style::Untrusted(&line));
         }
         if let Ok(mut t) = tail.lock() {
             if t.len() == TAIL_LINES {
@@ -637,7 +637,7 @@ fn crash_result(job: &Job, started: Option<&Started>, status: &Option<ExitStatus
         text.push_str(&format!("    at {f}\n"));
     }
     text.push_str(&indent_tail(tail));
-    r.text = Some(text.trim_end().to_string() + "\n");
+    r.text = Some(crate::style::escape_block(text.trim_end()).into_owned() + "\n");
     r.location = location;
     r
 }
@@ -652,7 +652,7 @@ fn timeout_result(job: &Job, started: Option<&Started>, limit: Duration) -> Hist
     let wf = started.map(|s| s.workflow_type.as_str()).unwrap_or("(unloaded)");
     let signature = format!("{wf} error timeout");
     let mut r = base_result(job, started, kind::TIMEOUT, message.clone(), signature);
-    r.text = Some(format!("✗ error {} · {}\n  {message}\n", r.subject(), job.path));
+    r.text = Some(crate::style::escape_block(&format!("✗ error {} · {}\n  {message}\n", r.subject(), job.path)).into_owned());
     r
 }
 

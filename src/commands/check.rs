@@ -189,7 +189,7 @@ pub fn run(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
         Err(PoolError::Setup { message, detail, .. }) => {
             drop(fanout); // clears the progress bar before the message
             if verbose > 0 && !detail.is_empty() {
-                eprintln!("{}", detail.trim_end());
+                eprintln!("{}", crate::style::escape_block(detail.trim_end()));
             }
             anyhow::bail!("loading workflow code: {message}");
         }

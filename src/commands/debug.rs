@@ -30,7 +30,7 @@ pub fn run(args: DebugArgs, verbose: u8, color: ColorChoice) -> Result<u8> {
     let code_label = setup.code.workflows.iter().map(|w| crate::report::display_path(w)).collect::<Vec<_>>().join(", ");
     let mut replayer = PyReplayer::new(setup, history.encode(), history.workflow_id.clone());
 
-    eprintln!("deja debug: replaying {} ({} events)…", history.source, history.events().len());
+    eprintln!("deja debug: replaying {} ({} events)…", crate::style::Untrusted(&history.source.to_string()), history.events().len());
     let started = Instant::now();
     let first = replayer.replay();
     let replayed = Instant::now();

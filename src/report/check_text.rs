@@ -21,7 +21,7 @@ use crate::check::result::HistoryResult;
 use crate::check::summary::{Group, Summary};
 use crate::replay::Verdict;
 use crate::report::replay_text::verdict_word;
-use crate::style::{Styles, paint};
+use crate::style::{Styles, Untrusted, escape_block, paint};
 
 /// Groups shown with their example report (the rest get one line each; `-v` shows all).
 const EXAMPLES: usize = 10;
@@ -156,13 +156,13 @@ impl<W: Write> Reporter for TextReporter<W> {
                 }
                 self.started = Instant::now();
                 if self.opts.verbose > 0 && !self.opts.quiet {
-                    self.note(&format!("temporalio {sdk_version}; workflows: {}", registered.join(", ")));
+                    self.note(&format!("temporalio {sdk_version}; workflows: {}", Untrusted(&registered.join(", "))));
                 }
             }
             CheckEvent::HistoryFinished(r) => self.finished(r),
             CheckEvent::Skipped { path, reason } => {
                 if self.opts.verbose > 0 && !self.opts.quiet {
-                    self.note(&paint(self.opts.err_styles.dim, format!("skipped {}: {reason}", crate::report::display_path(path))));
+                    self.note(&paint(self.opts.err_styles.dim, format!("skipped {}: {}", Untrusted(&crate::report::display_path(path)), Untrusted(reason))));
                 }
             }
             CheckEvent::RunFinished(s) => self.finish(s)?,
@@ -173,15 +173,15 @@ impl<W: Write> Reporter for TextReporter<W> {
 
 /// One line per finished history: verdict, workflow, file, and the cause.
 pub fn live_line(r: &HistoryResult, st: &Styles) -> String {
-    let path = crate::report::display_path(&r.path);
+    let path = Untrusted(&crate::report::display_path(&r.path)).to_string();
     let mut line = match r.workflow_type {
-        Some(_) => format!("{} {} · {path}", verdict_word(r.verdict, st), paint(st.bold, r.subject())),
+        Some(_) => format!("{} {} · {path}", verdict_word(r.verdict, st), paint(st.bold, Untrusted(&r.subject()))),
         None => format!("{} {}", verdict_word(r.verdict, st), paint(st.bold, &path)),
     };
     if !r.passed() && !r.message.is_empty() {
         // Load errors start with the path, which the line already shows.
         let msg = r.message.strip_prefix(&format!("{}: ", r.path)).unwrap_or(&r.message);
-        line.push_str(&paint(st.dim, format!(" — {}", crate::history::describe::truncate(msg, 160))));
+        line.push_str(&paint(st.dim, format!(" — {}", crate::history::describe::truncate(&Untrusted(msg).to_string(), 160))));
     }
     line
 }
@@ -206,7 +206,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 
 fn group_heading(g: &Group, st: &Styles) -> String {
     let style = if g.verdict == Verdict::Pass { st.pass } else { st.fail };
-    format!("{} {}", paint(style, format!("✗ {} ·", plural(g.count, "history", "histories"))), paint(st.bold, &g.signature))
+    format!("{} {}", paint(style, format!("✗ {} ·", plural(g.count, "history", "histories"))), paint(st.bold, Untrusted(&g.signature)))
 }
 
 /// The end of a run: failure groups (largest first), then the counts.
@@ -216,7 +216,7 @@ pub fn render_summary(w: &mut dyn Write, s: &Summary, verbose: u8, st: &Styles) 
     for g in &groups[..shown] {
         writeln!(w, "{}", group_heading(g, st))?;
         if !g.more.is_empty() {
-            let mut also: Vec<String> = g.more.iter().map(|p| crate::report::display_path(p)).collect();
+            let mut also: Vec<String> = g.more.iter().map(|p| Untrusted(&crate::report::display_path(p)).to_string()).collect();
             let rest = g.count - 1 - g.more.len();
             if rest > 0 {
                 also.push(format!("and {rest} more"));
@@ -231,7 +231,7 @@ pub fn render_summary(w: &mut dyn Write, s: &Summary, verbose: u8, st: &Styles) 
                     writeln!(w)?;
                 }
             }
-            None => writeln!(w, "  {}", g.example.message)?,
+            None => writeln!(w, "  {}", escape_block(&g.example.message))?,
         }
         writeln!(w)?;
     }
@@ -249,7 +249,7 @@ pub fn render_summary(w: &mut dyn Write, s: &Summary, verbose: u8, st: &Styles) 
             writeln!(w, "{}", paint(st.dim, format!("sandbox: {}", counts.join(" · "))))?;
         }
         for note in &s.sandbox_notes {
-            writeln!(w, "{}", paint(st.dim, format!("  re-imported for every history: {note}")))?;
+            writeln!(w, "{}", paint(st.dim, format!("  re-imported for every history: {}", Untrusted(note))))?;
         }
     } else if !s.sandbox_notes.is_empty() {
         let n = s.sandbox_notes.len();

@@ -8,7 +8,7 @@ use super::model::{ReplayReport, SourceExcerpt};
 use crate::diff::{Row, RowStatus};
 use crate::history::describe::truncate;
 use crate::replay::Verdict;
-use crate::style::{Styles, paint};
+use crate::style::{Styles, Untrusted, escape_block, escape_terminal, paint};
 
 /// Verdict word, styled.
 pub fn verdict_word(v: Verdict, st: &Styles) -> String {
@@ -25,9 +25,9 @@ pub fn header(r: &ReplayReport, st: &Styles) -> String {
     format!(
         "{} {} {} · {} ({} events, {} workflow tasks)",
         verdict_word(r.verdict, st),
-        paint(st.bold, &r.history.workflow_type),
-        r.history.workflow_id,
-        display_path(&r.history.source),
+        paint(st.bold, Untrusted(&r.history.workflow_type)),
+        Untrusted(&r.history.workflow_id),
+        Untrusted(&display_path(&r.history.source)),
         r.history.events,
         r.history.tasks
     )
@@ -36,7 +36,7 @@ pub fn header(r: &ReplayReport, st: &Styles) -> String {
 const COL: usize = 52;
 
 fn cell(text: &str, width: usize) -> String {
-    let t = truncate(text, width);
+    let t = truncate(&escape_terminal(text), width);
     let pad = width.saturating_sub(t.chars().count());
     format!("{t}{}", " ".repeat(pad))
 }
@@ -62,11 +62,11 @@ fn row_line(row: &Row, st: &Styles, marked: bool) -> String {
             _ => "—".into(),
         },
     };
-    let site = row.emitted.as_ref().and_then(|e| e.site.as_ref()).map(|s| format!("  {}:{}", short_file(&s.file), s.line)).unwrap_or_default();
+    let site = row.emitted.as_ref().and_then(|e| e.site.as_ref()).map(|s| format!("  {}:{}", Untrusted(&short_file(&s.file)), s.line)).unwrap_or_default();
     let pointer = if marked { paint(st.fail, "▶") } else { " ".into() };
     let mut line = format!("{pointer} {} {} {}{}", paint(style, mark), cell(&left, COL), paint(style, cell(&right, COL)), paint(st.dim, site));
     if let (Some(note), RowStatus::Match) = (&row.note, row.status) {
-        line.push_str(&paint(st.dim, format!("  ({note})")));
+        line.push_str(&paint(st.dim, format!("  ({})", Untrusted(note))));
     }
     line.trim_end().to_string()
 }
@@ -98,10 +98,11 @@ fn print_task(w: &mut dyn Write, r: &ReplayReport, task: usize, mark: Option<usi
 }
 
 fn print_source(w: &mut dyn Write, src: &SourceExcerpt, st: &Styles, label: &str) -> std::io::Result<()> {
-    writeln!(w, "  {label} {}:{}", display_path(&src.file), src.line)?;
+    writeln!(w, "  {label} {}:{}", Untrusted(&display_path(&src.file)), src.line)?;
     for (n, text) in &src.lines {
+        let text = escape_terminal(text);
         if *n == src.line {
-            writeln!(w, "  {} {}", paint(st.fail, format!("▶{n:>5} │")), paint(st.bold, text))?;
+            writeln!(w, "  {} {}", paint(st.fail, format!("▶{n:>5} │")), paint(st.bold, &text))?;
         } else {
             writeln!(w, "  {}", paint(st.dim, format!(" {n:>5} │ {text}")))?;
         }
@@ -117,7 +118,7 @@ pub fn print_report(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Style
         writeln!(w, "  {}", paint(st.dim, format!("replayed up to the workflow task containing event {until} (--until)")))?;
     }
     if r.verdict != Verdict::Pass {
-        writeln!(w, "  {}", r.message)?;
+        writeln!(w, "  {}", escape_block(&r.message))?;
     }
     match r.verdict {
         Verdict::Nondeterminism => {
@@ -138,8 +139,8 @@ pub fn print_report(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Style
                 )?;
                 let hist = d.row.recorded.as_ref().map(|x| format!("event {} {} {}", x.event_id, x.item.event_type, x.item.label));
                 let code = d.row.emitted.as_ref().map(|x| format!("{} {}", x.item.command, x.item.label));
-                writeln!(w, "    history recorded: {}", hist.unwrap_or_else(|| "nothing here".into()))?;
-                writeln!(w, "    code emitted:     {}", code.unwrap_or_else(|| "nothing here".into()))?;
+                writeln!(w, "    history recorded: {}", Untrusted(&hist.unwrap_or_else(|| "nothing here".into())))?;
+                writeln!(w, "    code emitted:     {}", Untrusted(&code.unwrap_or_else(|| "nothing here".into())))?;
                 writeln!(w)?;
                 writeln!(w, "{}", columns_header(st))?;
                 if d.task.index > 0 && verbose == 0 {
@@ -163,9 +164,9 @@ pub fn print_report(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Style
         }
         Verdict::WorkflowTaskFailure | Verdict::Error => {
             for f in &r.frames {
-                writeln!(w, "    at {f}")?;
+                writeln!(w, "    at {}", Untrusted(&f.to_string()))?;
                 if !f.code.is_empty() {
-                    writeln!(w, "       {}", paint(st.dim, f.code.trim()))?;
+                    writeln!(w, "       {}", paint(st.dim, Untrusted(f.code.trim())))?;
                 }
             }
             if let Some(src) = &r.source {
@@ -186,7 +187,7 @@ pub fn print_report(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Style
     if verbose > 0 && !r.raw.is_empty() && r.verdict != Verdict::Pass {
         writeln!(w, "\n  {}", paint(st.dim, "SDK failure text:"))?;
         for l in r.raw.lines() {
-            writeln!(w, "    {}", paint(st.dim, l))?;
+            writeln!(w, "    {}", paint(st.dim, Untrusted(l)))?;
         }
     }
     Ok(())
