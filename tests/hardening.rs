@@ -118,3 +118,126 @@ fn history_strings_are_escaped_on_every_text_path_and_kept_in_json() {
     let report = quick_junit::Report::deserialize_from_str(&xml).expect("JUnit is valid XML");
     assert_eq!(report.tests, 2);
 }
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}\n{text}", path.display()))
+}
+
+/// Files in `dir` (not recursive) whose name ends in `.partial`.
+fn partials(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".partial")).collect()
+}
+
+#[test]
+fn two_runs_writing_one_report_path_do_not_corrupt_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("check.json");
+    let junit = tmp.path().join("junit.xml");
+    let spawn = |files: &[&str]| {
+        let mut c = deja();
+        c.args(["check", "-w", "histories/code/workflows.py", "-j", "1", "--json", &path_str(&json), "--junit", &path_str(&junit)]).args(files);
+        c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap()
+    };
+    let long = spawn(&["histories/order_fulfillment.json", "histories/shopping_cart.json", "histories/invoice_timers.json", "histories/refund_patched.json"]);
+    let short = spawn(&["histories/shopping_cart.json"]);
+    for (what, child) in [("short", short), ("long", long)] {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(code(&out), 0, "{what} run: every history passes\n{}", stderr(&out));
+    }
+    let doc = read_json(&json);
+    assert_eq!(doc["summary"]["exit_code"], 0);
+    assert!(quick_junit::Report::deserialize_from_str(&std::fs::read_to_string(&junit).unwrap()).is_ok());
+    assert_eq!(partials(tmp.path()), Vec::<String>::new());
+}
+
+#[test]
+fn a_run_that_ends_in_an_error_replaces_the_previous_reports_with_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("check.json");
+    let junit = tmp.path().join("junit.xml");
+    let reports = ["--json", &path_str(&json), "--junit", &path_str(&junit)].map(String::from);
+    let out = run_in(&[&["check", "histories/shopping_cart.json", "-w", "histories/code/workflows.py"], &reports.each_ref().map(String::as_str)[..]].concat(), &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(read_json(&json)["summary"]["pass"], 1);
+
+    let bad = tmp.path().join("broken_workflows.py");
+    std::fs::write(&bad, "raise RuntimeError('this module does not import')\n").unwrap();
+    let out = run_in(&[&["check", "histories/shopping_cart.json", "-w", &path_str(&bad)], &reports.each_ref().map(String::as_str)[..]].concat(), &[]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let doc = read_json(&json);
+    assert_eq!(doc["schema"], "deja.check/v1");
+    assert!(doc["error"].as_str().unwrap().contains("this module does not import"), "{doc:#}");
+    assert_eq!((doc["exit_code"].as_u64(), doc["summary"].is_null()), (Some(2), true), "{doc:#}");
+    let report = quick_junit::Report::deserialize_from_str(&std::fs::read_to_string(&junit).unwrap()).unwrap();
+    assert_eq!((report.tests, report.errors, report.failures), (1, 1, 0), "the old green JUnit is gone");
+
+    // An error before any worker starts (no histories there) replaces them too.
+    std::fs::write(&json, "{\"stale\": true}").unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = run_in(&[&["check", &path_str(&empty), "-w", "histories/code/workflows.py"], &reports.each_ref().map(String::as_str)[..]].concat(), &[]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(read_json(&json)["error"].as_str().unwrap().contains("no history files found"));
+    assert_eq!(partials(tmp.path()), Vec::<String>::new());
+}
+
+#[test]
+fn sigterm_during_check_removes_partial_files_and_exits_143() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("corpus");
+    std::fs::create_dir(&corpus).unwrap();
+    for i in 0..40 {
+        std::fs::copy(root().join("histories/catalog_reindex_large.json"), corpus.join(format!("large_{i:02}.json"))).unwrap();
+    }
+    let json = tmp.path().join("check.json");
+    let junit = tmp.path().join("junit.xml");
+    let child = deja()
+        .args(["check", &path_str(&corpus), "-w", "histories/code/workflows.py", "-j", "1", "--json", &path_str(&json), "--junit", &path_str(&junit)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the run has created its report files, then a bit more.
+    let started = std::time::Instant::now();
+    while partials(tmp.path()).len() < 2 && started.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(partials(tmp.path()).len(), 2, "both report files are being written");
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    // SAFETY: plain kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 143, "{}", stderr(&out));
+    assert!(stderr(&out).contains("interrupted by SIGTERM"), "{}", stderr(&out));
+    assert_eq!(partials(tmp.path()), Vec::<String>::new(), "no partial files left");
+    assert!(read_json(&json)["error"].as_str().unwrap().contains("interrupted"));
+}
+
+#[test]
+fn timeout_out_of_range_is_a_usage_error_naming_flag_or_key() {
+    let out = run_in(&["check", "histories/shopping_cart.json", "-w", "histories/code/workflows.py", "--timeout", "1e19"], &[]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let se = stderr(&out);
+    assert!(se.contains("--timeout") && se.contains("1e19") && se.contains("at most 86400"), "{se}");
+    assert!(!se.contains("panicked"), "{se}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let pyproject = tmp.path().join("pyproject.toml");
+    std::fs::write(&pyproject, "[tool.deja]\ntimeout = 1e19\n").unwrap();
+    let out = run_in(&["check", "histories/shopping_cart.json", "-w", "histories/code/workflows.py", "--config", &path_str(&pyproject)], &[]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let se = stderr(&out);
+    assert!(se.contains("pyproject.toml: [tool.deja]: timeout = ") && se.contains("at most 86400"), "{se}");
+}
+
+#[test]
+fn check_output_json_prints_the_check_document_on_stdout() {
+    let out = run_in(&["check", "histories/shopping_cart.json", "-w", "histories/code/workflows.py", "-o", "json"], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("stdout is one JSON document: {e}\n{}", stdout(&out)));
+    assert_eq!(doc["schema"], "deja.check/v1");
+    assert_eq!(doc["summary"]["pass"], 1);
+    assert_eq!(doc["results"][0]["report"]["schema"], "deja.replay/v1");
+    assert!(stderr(&out).contains("1 pass"), "the human summary goes to stderr: {}", stderr(&out));
+}

@@ -2,16 +2,16 @@
 //!
 //! Written **incrementally**: the header when the run starts, one `results` entry per
 //! history as it finishes (completion order), the `summary` at the end — so memory does not
-//! grow with the corpus. It is written to `FILE.partial` and renamed over `FILE` when the
-//! run finishes, so a reader never sees half a document under the real name.
+//! grow with the corpus. It is written to a temporary file of its own beside `FILE` and
+//! renamed over `FILE` when the run finishes ([`crate::report::files`]), so a reader never
+//! sees half a document under the real name, and two runs never share a temporary file.
 //!
 //! Each entry carries the full `deja.replay/v1` report of that history (what
 //! `deja replay -o json` prints) under `report`, or `null` when nothing was replayed
 //! (unloadable file, crash, timeout).
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -20,6 +20,7 @@ use super::events::{CheckEvent, Reporter};
 use super::result::HistoryResult;
 use super::summary::Summary;
 use crate::replay::{Frame, SandboxUse, Verdict};
+use crate::report::files::{Kind, ReportFile};
 
 pub const SCHEMA: &str = "deja.check/v1";
 
@@ -132,26 +133,24 @@ impl<'a> SummaryOut<'a> {
     }
 }
 
-/// The `--json` reporter.
+/// The `--json` reporter (or `-o json`: the same document on stdout).
 pub struct JsonReporter {
-    path: PathBuf,
-    partial: PathBuf,
-    out: BufWriter<File>,
+    file: Option<ReportFile>,
+    out: BufWriter<Box<dyn Write + Send>>,
     first: bool,
-    finished: bool,
 }
 
 impl JsonReporter {
-    /// Create `FILE.partial` now, so an unwritable path fails before any replay.
+    /// Create the temporary file now, so an unwritable path fails before any replay.
     pub fn create(path: &Path) -> Result<JsonReporter> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("--json {}: cannot create directory {}", path.display(), dir.display()))?;
-        }
-        let mut partial = path.as_os_str().to_owned();
-        partial.push(".partial");
-        let partial = PathBuf::from(partial);
-        let file = File::create(&partial).with_context(|| format!("--json {}: cannot create {}", path.display(), partial.display()))?;
-        Ok(JsonReporter { path: path.to_path_buf(), partial, out: BufWriter::new(file), first: true, finished: false })
+        let file = ReportFile::create(Kind::Json, path)?;
+        let out: Box<dyn Write + Send> = Box::new(file.file()?);
+        Ok(JsonReporter { file: Some(file), out: BufWriter::new(out), first: true })
+    }
+
+    /// The document on a stream (`deja check -o json` writes it to stdout).
+    pub fn to_stream(out: Box<dyn Write + Send>) -> JsonReporter {
+        JsonReporter { file: None, out: BufWriter::new(out), first: true }
     }
 
     fn write(&mut self, ev: &CheckEvent<'_>) -> std::io::Result<()> {
@@ -169,8 +168,9 @@ impl JsonReporter {
                 serde_json::to_writer_pretty(&mut self.out, &SummaryOut::of(s))?;
                 self.out.write_all(b"}\n")?;
                 self.out.flush()?;
-                std::fs::rename(&self.partial, &self.path)?;
-                self.finished = true;
+                if let Some(f) = &mut self.file {
+                    f.commit().map_err(std::io::Error::other)?;
+                }
             }
             CheckEvent::WorkersReady { .. } | CheckEvent::Skipped { .. } => {}
         }
@@ -178,17 +178,9 @@ impl JsonReporter {
     }
 }
 
-impl Drop for JsonReporter {
-    /// A run that stopped before its summary leaves no half document behind.
-    fn drop(&mut self) {
-        if !self.finished {
-            let _ = std::fs::remove_file(&self.partial);
-        }
-    }
-}
-
 impl Reporter for JsonReporter {
     fn event(&mut self, ev: &CheckEvent<'_>) -> Result<()> {
-        self.write(ev).with_context(|| format!("--json: writing {}", self.path.display()))
+        let what = self.file.as_ref().map_or_else(|| "stdout".to_string(), |f| f.dest().display().to_string());
+        self.write(ev).with_context(|| format!("--json: writing {what}"))
     }
 }

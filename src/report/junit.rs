@@ -10,7 +10,8 @@
 //! Only per-history *rows* are kept until the end (quick-junit serialises a whole report);
 //! a row for a passing history is a name and a time.
 
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -20,6 +21,7 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use crate::check::events::{CheckEvent, Reporter};
 use crate::check::result::HistoryResult;
 use crate::replay::Verdict;
+use crate::report::files::{Kind, ReportFile};
 
 /// The suite for files that never loaded (no workflow type to file them under).
 const UNLOADED_SUITE: &str = "unloadable histories";
@@ -29,27 +31,19 @@ const FULL_TEXTS_PER_SIGNATURE: usize = 50;
 
 /// Collects test cases as results arrive; writes the file when the run finishes.
 pub struct JunitReporter {
-    path: PathBuf,
-    /// `FILE.partial`: created up front (so an unwritable path fails before any replay),
-    /// renamed over `FILE` at the end, removed if the run never gets there.
-    partial: PathBuf,
+    /// A temporary file beside `FILE`, created up front (so an unwritable path fails before
+    /// any replay), renamed over `FILE` at the end, removed if the run never gets there.
+    file: ReportFile,
     suites: IndexMap<String, TestSuite>,
     /// Per failure signature: how many seen, and the first path.
     seen: std::collections::HashMap<String, (usize, String)>,
-    finished: bool,
 }
 
 impl JunitReporter {
     /// Checks now that the file can be written, so a bad path fails before any replay.
     pub fn create(path: &Path) -> Result<JunitReporter> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("--junit {}: cannot create directory {}", path.display(), dir.display()))?;
-        }
-        let mut partial = path.as_os_str().to_owned();
-        partial.push(".partial");
-        let partial = PathBuf::from(partial);
-        std::fs::File::create(&partial).with_context(|| format!("--junit {}: cannot create {}", path.display(), partial.display()))?;
-        Ok(JunitReporter { path: path.to_path_buf(), partial, suites: IndexMap::new(), seen: Default::default(), finished: false })
+        let file = ReportFile::create(Kind::Junit, path)?;
+        Ok(JunitReporter { file, suites: IndexMap::new(), seen: Default::default() })
     }
 
     fn add(&mut self, r: &HistoryResult) {
@@ -82,20 +76,10 @@ impl JunitReporter {
             s.set_time(t);
         }
         report.add_test_suites(suites);
-        let xml = report.to_string().with_context(|| format!("--junit {}: serialising the report", self.path.display()))?;
-        std::fs::write(&self.partial, xml).with_context(|| format!("--junit: writing {}", self.partial.display()))?;
-        std::fs::rename(&self.partial, &self.path).with_context(|| format!("--junit: writing {}", self.path.display()))?;
-        self.finished = true;
-        Ok(())
-    }
-}
-
-impl Drop for JunitReporter {
-    /// An aborted run (e.g. workflow code that does not import) leaves no half report.
-    fn drop(&mut self) {
-        if !self.finished {
-            let _ = std::fs::remove_file(&self.partial);
-        }
+        let dest = self.file.dest().display().to_string();
+        let xml = report.to_string().with_context(|| format!("--junit {dest}: serialising the report"))?;
+        self.file.file()?.write_all(xml.as_bytes()).with_context(|| format!("--junit: writing {dest}"))?;
+        self.file.commit()
     }
 }
 

@@ -2,6 +2,7 @@
 //! results ([`model::ReplayReport`]); they never run Python or touch the network.
 
 pub mod check_text;
+pub mod files;
 pub mod junit;
 pub mod model;
 pub mod replay_text;
