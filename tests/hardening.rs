@@ -241,3 +241,60 @@ fn check_output_json_prints_the_check_document_on_stdout() {
     assert_eq!(doc["results"][0]["report"]["schema"], "deja.replay/v1");
     assert!(stderr(&out).contains("1 pass"), "the human summary goes to stderr: {}", stderr(&out));
 }
+
+/// Copy a directory's files (not `__pycache__`).
+fn copy_code(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+fn pycache_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            if p.file_name().is_some_and(|n| n == "__pycache__") {
+                found.push(p);
+            } else {
+                found.extend(pycache_dirs(&p));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn replay_and_check_write_no_bytecode_into_the_users_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let code_dir = tmp.path().join("code");
+    copy_code(&root().join("histories/code"), &code_dir);
+    let wf = path_str(&code_dir.join("workflows.py"));
+    let out = run_in(&["replay", "histories/shopping_cart.json", "-w", &wf], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run_in(&["check", "histories/shopping_cart.json", "histories/order_fulfillment.json", "-w", &wf, "-j", "2"], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run_in(&["check", "histories/legacy_inventory_unsandboxed.json", "-w", &wf, "--unsandboxed"], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(pycache_dirs(tmp.path()), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn file_names_that_are_not_utf8_are_checked() {
+    use std::os::unix::ffi::OsStringExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let odd = tmp.path().join(std::ffi::OsString::from_vec(b"cart-\xff\xfe.json".to_vec()));
+    std::fs::copy(root().join("histories/shopping_cart.json"), &odd).unwrap();
+    std::fs::copy(root().join("histories/order_fulfillment.json"), tmp.path().join("order.json")).unwrap();
+    let json = tmp.path().join("out/check.json");
+    let out = run_in(&["check", &path_str(tmp.path()), "-w", "histories/code/workflows.py", "--json", &path_str(&json)], &[]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let doc = read_json(&json);
+    assert_eq!((doc["summary"]["pass"].as_u64(), doc["summary"]["error"].as_u64()), (Some(2), Some(0)), "{doc:#}");
+    // The report names it readably (U+FFFD for the bytes that are not UTF-8).
+    assert!(doc["results"].as_array().unwrap().iter().any(|r| r["path"].as_str().unwrap().ends_with("cart-\u{fffd}\u{fffd}.json")), "{doc:#}");
+}

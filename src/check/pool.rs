@@ -55,7 +55,10 @@ pub struct PoolConfig {
 /// One history to check.
 #[derive(Clone, Debug)]
 pub struct Job {
+    /// The file as reports name it.
     pub path: String,
+    /// The file itself (its name need not be UTF-8).
+    pub file: PathBuf,
     pub lenient: bool,
 }
 
@@ -239,7 +242,7 @@ impl<'c> Pool<'c> {
                 continue;
             }
             let Some((id, job)) = queue.pop_front() else { return };
-            let msg = ToWorker::Replay { id, path: job.path.clone(), lenient: job.lenient };
+            let msg = ToWorker::Replay { id, path: job.path.clone(), file: job.file.clone(), lenient: job.lenient };
             let w = &mut self.workers[slot];
             let sent = match w.stdin.as_mut() {
                 Some(stdin) => write_frame(stdin, &msg).is_ok(),

@@ -54,8 +54,8 @@ pub fn main() -> Result<u8> {
     }
     while let Some(msg) = read_frame::<_, ToWorker>(&mut input).context("deja __worker: reading a request")? {
         match msg {
-            ToWorker::Replay { id, path, lenient } => {
-                replay_one(&session, &setup, &styles, id, &path, lenient, &mut output)?;
+            ToWorker::Replay { id, path, file, lenient } => {
+                replay_one(&session, &setup, &styles, id, (&path, &file), lenient, &mut output)?;
             }
             ToWorker::Setup(_) => anyhow::bail!("deja __worker: setup sent twice"),
         }
@@ -115,11 +115,11 @@ fn replay_one(
     setup: &Setup,
     styles: &Styles,
     id: u64,
-    path: &str,
+    (path, file): (&str, &Path),
     lenient: bool,
     out: &mut impl Write,
 ) -> io::Result<()> {
-    let h = match history::load_path(Path::new(path), None) {
+    let h = match history::load_path(file, None) {
         Ok(h) => h,
         Err(e) if lenient && is_not_a_history(&e) => {
             return write_frame(out, &FromWorker::Skipped { id, reason: e.to_string() });

@@ -124,7 +124,7 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
         };
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let handle = super::fetch::download_streaming(&args.server, query, args.limit, args.sample_per_type, dir.clone(), move |path| {
-            let _ = tx.send(Job { path: path.display().to_string(), lenient: false });
+            let _ = tx.send(Job { path: path.display().to_string(), file: path.to_path_buf(), lenient: false });
         })?;
         download = Some((handle, rx, dir, temporary));
         (Vec::new(), args.limit.unwrap_or(0), args.limit.unwrap_or(0))
@@ -261,7 +261,7 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
 /// end (longest-processing-time-first scheduling). Equal sizes keep discovery order.
 fn schedule(mut files: Vec<Candidate>) -> Vec<Job> {
     files.sort_by_key(|c| std::cmp::Reverse(c.size));
-    files.into_iter().map(|c| Job { path: c.path.display().to_string(), lenient: c.lenient }).collect()
+    files.into_iter().map(|c| Job { path: c.path.display().to_string(), file: c.path, lenient: c.lenient }).collect()
 }
 
 fn on_pool_event(ev: PoolEvent<'_>, summary: &mut Summary, fanout: &mut Fanout, fail_fast: bool) -> Result<Flow> {
