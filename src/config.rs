@@ -99,8 +99,8 @@ pub fn timeout_problem(secs: f64) -> Option<String> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read: {source}")]
-    Io { path: String, source: std::io::Error },
+    #[error("{path}: cannot read: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error("{path}: invalid TOML: {msg}")]
     Toml { path: String, msg: String },
     #[error("{path}: [tool.deja]: {msg}")]
@@ -116,7 +116,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
     };
     let Some(file) = file else { return Ok(Loaded::default()) };
     let path = file.display().to_string();
-    let text = std::fs::read_to_string(&file).map_err(|source| ConfigError::Io { path: path.clone(), source })?;
+    let text = std::fs::read_to_string(&file).map_err(|error| ConfigError::Io { path: path.clone(), error })?;
     parse(&text, file)
 }
 

@@ -152,3 +152,74 @@ mod tests {
         assert!(matches!(escape_terminal("order-1 ✓ 日本"), std::borrow::Cow::Borrowed(_)));
     }
 }
+
+/// The text around the first `message: "…"` in a Rust debug dump (core's failure
+/// messages), with the dump replaced by that string: `Workflow activation completion
+/// failed: Failure { failure: Some(Failure { message: "boom", … }) } (eviction reason X)`
+/// → `Workflow activation completion failed: boom (eviction reason X)`. `None` when `s`
+/// holds no such dump.
+pub fn rust_debug_message(s: &str) -> Option<String> {
+    let dump = s.find("Failure {")?;
+    let start = s[dump..].find("message: \"")? + dump + "message: \"".len();
+    let mut msg = String::new();
+    let mut chars = s[start..].char_indices();
+    let mut end = None;
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => {
+                end = Some(start + i + 1);
+                break;
+            }
+            '\\' => match chars.next().map(|(_, c)| c) {
+                Some('n') => msg.push('\n'),
+                Some('t') => msg.push('\t'),
+                Some('r') => msg.push('\r'),
+                Some('0') => msg.push('\0'),
+                Some(c) => msg.push(c),
+                None => {}
+            },
+            c => msg.push(c),
+        }
+    }
+    end?;
+    // The dump closes with as many braces/parens as it opened (outside its string
+    // literals); keep what follows it.
+    let (mut depth, mut in_str, mut escaped) = (0i32, false, false);
+    let mut tail_start = s.len();
+    for (i, c) in s[dump..].char_indices() {
+        if in_str {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_str = true,
+            '{' | '(' => depth += 1,
+            '}' | ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    tail_start = dump + i + 1;
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(format!("{}{msg}{}", &s[..dump], &s[tail_start..]))
+}
+
+#[cfg(test)]
+mod dump_tests {
+    use super::rust_debug_message;
+
+    #[test]
+    fn core_debug_dumps_become_their_message() {
+        let dump = r#"Workflow activation completion failed: Failure { failure: Some(Failure { message: "Workflow type 'X' is \"odd\" {(", source: "", stack_trace: "", encoded_attributes: None, cause: None, failure_info: Some(ApplicationFailureInfo(ApplicationFailureInfo { r#type: "", non_retryable: false })) }), force_cause: Unspecified } (eviction reason Fatal)"#;
+        assert_eq!(rust_debug_message(dump).as_deref(), Some(r#"Workflow activation completion failed: Workflow type 'X' is "odd" {( (eviction reason Fatal)"#));
+        assert_eq!(rust_debug_message("plain message"), None);
+    }
+}

@@ -298,3 +298,72 @@ fn file_names_that_are_not_utf8_are_checked() {
     // The report names it readably (U+FFFD for the bytes that are not UTF-8).
     assert!(doc["results"].as_array().unwrap().iter().any(|r| r["path"].as_str().unwrap().ends_with("cart-\u{fffd}\u{fffd}.json")), "{doc:#}");
 }
+
+/// `deja show FILE` on bad input: exit 2 and its one-line message.
+fn show_error(path: &Path) -> String {
+    let out = run_in(&["show", &path_str(path)], &[]);
+    assert_eq!(code(&out), 2, "{}{}", stdout(&out), stderr(&out));
+    let se = stderr(&out);
+    assert_eq!(se.trim_end().lines().count(), 1, "one line: {se}");
+    se
+}
+
+#[test]
+fn bad_input_messages_are_one_clear_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cart = std::fs::read(root().join("histories/shopping_cart.json")).unwrap();
+
+    let empty = tmp.path().join("empty.json");
+    std::fs::write(&empty, "").unwrap();
+    let se = show_error(&empty);
+    assert!(se.contains("empty.json: the file is empty (0 bytes)") && !se.contains("truncated"), "{se}");
+
+    // A UTF-8 byte order mark is accepted.
+    let bom = tmp.path().join("bom.json");
+    std::fs::write(&bom, [&b"\xEF\xBB\xBF"[..], &cart].concat()).unwrap();
+    let out = run_in(&["show", &path_str(&bom)], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("ShoppingCartWorkflow"), "{}", stdout(&out));
+
+    // An event type number this build does not know: named, short, no "expected expected".
+    let mut h: Value = serde_json::from_slice(&cart).unwrap();
+    h["events"][3]["eventType"] = 999.into();
+    let num = tmp.path().join("num.json");
+    std::fs::write(&num, serde_json::to_vec(&h).unwrap()).unwrap();
+    let se = show_error(&num);
+    assert!(se.contains("num.json: event 4, field `eventType`: unknown enum value 999"), "{se}");
+    assert!(se.contains("Upgrade deja") && !se.contains("expected expected") && se.len() < 600, "{se}");
+
+    // An OS error is said once.
+    let se = show_error(&tmp.path().join("missing.json"));
+    assert_eq!(se.matches("No such file or directory").count(), 1, "{se}");
+    let out = run_in(&["check", &path_str(&tmp.path().join("nope")), "-w", "histories/code/workflows.py"], &[]);
+    assert_eq!(code(&out), 2);
+    let out = run_in(&["replay", "histories/shopping_cart.json", "-w", "histories/code/workflows.py", "--config", &path_str(&tmp.path().join("none.toml"))], &[]);
+    assert_eq!(code(&out), 2);
+    assert_eq!(stderr(&out).matches("No such file or directory").count(), 1, "{}", stderr(&out));
+}
+
+#[test]
+fn a_large_json_array_of_numbers_is_refused_at_its_first_element() {
+    let tmp = tempfile::tempdir().unwrap();
+    let big = tmp.path().join("numbers.json");
+    let mut text = String::with_capacity(21 << 20);
+    text.push('[');
+    let mut i = 0u64;
+    while text.len() < 20 << 20 {
+        text.push_str(&i.to_string());
+        text.push(',');
+        i += 1;
+    }
+    text.push_str("0]");
+    std::fs::write(&big, &text).unwrap();
+    let se = show_error(&big);
+    assert!(se.contains("numbers.json: not a Temporal history: element 1 of the events list is a number, not an event object"), "{se}");
+    assert!(!se.contains("invalid type") && !se.contains("HistoryEvent"), "not a full-parse error: {se}");
+
+    let scalar = tmp.path().join("scalar.json");
+    std::fs::write(&scalar, "42\n").unwrap();
+    let se = show_error(&scalar);
+    assert!(se.contains("scalar.json: not a Temporal history: the file holds a number"), "{se}");
+}

@@ -47,8 +47,8 @@ pub enum DiscoverError {
     NotFound { arg: String },
     #[error("{arg}: invalid glob pattern: {msg}")]
     BadGlob { arg: String, msg: String },
-    #[error("{path}: cannot read: {source}")]
-    Io { path: String, source: std::io::Error },
+    #[error("{path}: cannot read: {error}")]
+    Io { path: String, error: std::io::Error },
 }
 
 /// Expand the arguments (in order, duplicates dropped) and keep this shard's files.
@@ -88,7 +88,7 @@ fn expand_arg(arg: &str, out: &mut Vec<Candidate>) -> Result<(), DiscoverError> 
     let opts = glob::MatchOptions { require_literal_leading_dot: true, ..glob::MatchOptions::new() };
     let paths = glob::glob_with(arg, opts).map_err(|e| DiscoverError::BadGlob { arg: arg.to_string(), msg: e.to_string() })?;
     for entry in paths {
-        let p = entry.map_err(|e| DiscoverError::Io { path: e.path().display().to_string(), source: e.into() })?;
+        let p = entry.map_err(|e| DiscoverError::Io { path: e.path().display().to_string(), error: e.into() })?;
         if p.is_dir() {
             walk(&p, &root, out)?;
         } else if p.is_file() {
@@ -113,7 +113,7 @@ fn glob_root(pattern: &str) -> PathBuf {
 }
 
 fn walk(dir: &Path, root: &Path, out: &mut Vec<Candidate>) -> Result<(), DiscoverError> {
-    let io = |source| DiscoverError::Io { path: dir.display().to_string(), source };
+    let io = |error| DiscoverError::Io { path: dir.display().to_string(), error };
     let mut entries: Vec<std::fs::DirEntry> = std::fs::read_dir(dir).map_err(io)?.collect::<Result<_, _>>().map_err(io)?;
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
@@ -135,7 +135,7 @@ fn is_history_ext(p: &Path) -> bool {
 }
 
 fn candidate(path: &Path, root: &Path, lenient: bool) -> Result<Candidate, DiscoverError> {
-    let size = std::fs::metadata(path).map_err(|source| DiscoverError::Io { path: path.display().to_string(), source })?.len();
+    let size = std::fs::metadata(path).map_err(|error| DiscoverError::Io { path: path.display().to_string(), error })?.len();
     Ok(Candidate { path: path.to_path_buf(), key: key_of(path, root), size, lenient })
 }
 

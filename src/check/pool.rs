@@ -83,8 +83,8 @@ pub enum PoolError {
     /// The workflow code or the Python environment is broken (same for every history).
     #[error("{message}")]
     Setup { kind: String, message: String, detail: String },
-    #[error("cannot start a worker process ({exe} __worker): {source}")]
-    Spawn { exe: String, source: std::io::Error },
+    #[error("cannot start a worker process ({exe} __worker): {error}")]
+    Spawn { exe: String, error: std::io::Error },
     #[error("a worker process died while loading the workflow code: {status}{tail}")]
     StartupCrash { status: String, tail: String },
     #[error(
@@ -388,7 +388,7 @@ impl<'c> Pool<'c> {
         self.next_epoch += 1;
         let epoch = self.next_epoch;
         let exe = self.cfg.exe.display().to_string();
-        let spawn_err = |source| PoolError::Spawn { exe: exe.clone(), source };
+        let spawn_err = |error| PoolError::Spawn { exe: exe.clone(), error };
         let mut cmd = Command::new(&self.cfg.exe);
         cmd.arg("__worker")
             .stdin(Stdio::piped())

@@ -166,7 +166,7 @@ mod tests {
     #[test]
     fn frames_round_trip_and_eof_is_clean() {
         let mut buf = Vec::new();
-        let odd = PathBuf::from(std::ffi::OsString::from(std::os::unix::ffi::OsStringExt::from_vec(b"h/\xff.json".to_vec())));
+        let odd = PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(b"h/\xff.json".to_vec()));
         write_frame(&mut buf, &ToWorker::Replay { id: 7, path: "a.json".into(), file: odd.clone(), lenient: true }).unwrap();
         write_frame(&mut buf, &FromWorker::Skipped { id: 7, reason: "x".into() }).unwrap();
         let mut r = &buf[..];

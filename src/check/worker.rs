@@ -190,6 +190,7 @@ fn load_error_kind(e: &LoadError) -> &'static str {
         LoadError::DecodedExport { .. } => "decoded (readable) export",
         LoadError::NotAHistory { .. } => "not a workflow history",
         LoadError::Empty { .. } => "no events",
+        LoadError::EmptyFile { .. } => "empty file",
         LoadError::OutOfOrder { .. } => "events out of order",
         LoadError::BadEvent { .. } => "bad event",
         LoadError::BadBinary { .. } => "bad binary protobuf",

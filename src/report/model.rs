@@ -154,9 +154,13 @@ impl ReplayReport {
     }
 }
 
-/// Core's message without the "Nondeterminism error:" preamble (the verdict says that).
+/// Core's message without the "Nondeterminism error:" preamble (the verdict says that),
+/// and without core's Rust debug dump (`Failure { failure: Some(Failure { message: "…", … }) }`):
+/// the `message: "…"` string inside it is the part a person reads (the dump stays in
+/// `raw`, shown with `-v`).
 pub fn clean_message(m: &str) -> String {
-    let m = m.trim();
+    let undumped = crate::style::rust_debug_message(m);
+    let m = undumped.as_deref().unwrap_or(m).trim();
     for p in ["Nondeterminism error: ", "Workflow activation completion failed: "] {
         if let Some(i) = m.find(p) {
             let code = m[..i].trim();
