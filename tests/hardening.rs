@@ -110,6 +110,8 @@ fn history_strings_are_escaped_on_every_text_path_and_kept_in_json() {
     assert_eq!(assert_safe("check stdout", &so), 2, "one annotation per failure group:\n{so}");
     assert_eq!(assert_safe("check stderr", &se), 0);
     assert!(so.contains("Cart\\x1b]0;pwned\\x07\\r\\n::error::x\\0"), "{so}");
+    // The message quoting the unregistered type stays on its line.
+    assert!(so.contains("workflow type 'Cart\\x1b]0;pwned\\x07\\r\\n::error::x\\0' is not registered"), "{so}");
 
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).expect("--json parses");
     let ids: Vec<&str> = doc["results"].as_array().unwrap().iter().map(|r| r["workflow_id"].as_str().unwrap()).collect();

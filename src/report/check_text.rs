@@ -21,7 +21,7 @@ use crate::check::result::HistoryResult;
 use crate::check::summary::{Group, Summary};
 use crate::replay::Verdict;
 use crate::report::replay_text::verdict_word;
-use crate::style::{Styles, Untrusted, escape_block, paint};
+use crate::style::{Styles, Untrusted, paint};
 
 /// Groups shown with their example report (the rest get one line each; `-v` shows all).
 const EXAMPLES: usize = 10;
@@ -231,7 +231,7 @@ pub fn render_summary(w: &mut dyn Write, s: &Summary, verbose: u8, st: &Styles) 
                     writeln!(w)?;
                 }
             }
-            None => writeln!(w, "  {}", escape_block(&g.example.message))?,
+            None => writeln!(w, "  {}", Untrusted(&g.example.message))?,
         }
         writeln!(w)?;
     }

@@ -8,7 +8,7 @@ use super::model::{ReplayReport, SourceExcerpt};
 use crate::diff::{Row, RowStatus};
 use crate::history::describe::truncate;
 use crate::replay::Verdict;
-use crate::style::{Styles, Untrusted, escape_block, escape_terminal, paint};
+use crate::style::{Styles, Untrusted, escape_terminal, paint};
 
 /// Verdict word, styled.
 pub fn verdict_word(v: Verdict, st: &Styles) -> String {
@@ -118,7 +118,7 @@ pub fn print_report(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Style
         writeln!(w, "  {}", paint(st.dim, format!("replayed up to the workflow task containing event {until} (--until)")))?;
     }
     if r.verdict != Verdict::Pass {
-        writeln!(w, "  {}", escape_block(&r.message))?;
+        writeln!(w, "  {}", Untrusted(&r.message))?;
     }
     match r.verdict {
         Verdict::Nondeterminism => {
