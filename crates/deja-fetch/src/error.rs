@@ -575,12 +575,20 @@ mod tests {
     fn tls_errors_are_words_not_debug_dumps() {
         let inner = std::sync::Arc::new(std::io::Error::other("unsupported critical extension"));
         for err in [
-            rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(inner.clone()))),
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
+                inner.clone(),
+            ))),
             rustls::Error::Other(rustls::OtherError(inner)),
         ] {
             let (reason, hint) = describe_tls_error(&err, &cfg());
-            assert!(reason.contains("unsupported critical extension"), "{reason}");
-            assert!(!reason.contains("OtherError") && !reason.contains("Other("), "{reason}");
+            assert!(
+                reason.contains("unsupported critical extension"),
+                "{reason}"
+            );
+            assert!(
+                !reason.contains("OtherError") && !reason.contains("Other("),
+                "{reason}"
+            );
             assert!(hint.contains("--tls"), "{hint}");
         }
     }
