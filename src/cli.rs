@@ -145,7 +145,7 @@ pub struct ReplayArgs {
 #[command(after_long_help = crate::commands::check::AFTER_LONG_HELP)]
 pub struct CheckArgs {
     /// History files, directories (recursive) or globs. Default: `histories` in [tool.deja].
-    pub paths: Vec<String>,
+    pub paths: Vec<PathBuf>,
     #[command(flatten)]
     pub code: WorkflowArgs,
     /// Worker processes (default: number of cores).

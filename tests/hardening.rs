@@ -242,6 +242,12 @@ fn check_output_json_prints_the_check_document_on_stdout() {
     assert_eq!(doc["summary"]["pass"], 1);
     assert_eq!(doc["results"][0]["report"]["schema"], "deja.replay/v1");
     assert!(stderr(&out).contains("1 pass"), "the human summary goes to stderr: {}", stderr(&out));
+
+    // An error is a document too.
+    let out = run_in(&["check", "histories/shopping_cart.json", "-w", "tests/fixtures/code/import_error/workflows.py", "-o", "json"], &[]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+    assert!(doc["error"].as_str().unwrap().contains("loading workflow code"), "{doc:#}");
 }
 
 /// Copy a directory's files (not `__pycache__`).
@@ -299,6 +305,11 @@ fn file_names_that_are_not_utf8_are_checked() {
     assert_eq!((doc["summary"]["pass"].as_u64(), doc["summary"]["error"].as_u64()), (Some(2), Some(0)), "{doc:#}");
     // The report names it readably (U+FFFD for the bytes that are not UTF-8).
     assert!(doc["results"].as_array().unwrap().iter().any(|r| r["path"].as_str().unwrap().ends_with("cart-\u{fffd}\u{fffd}.json")), "{doc:#}");
+
+    // Named on the command line (not valid UTF-8 as an argument either).
+    let out = deja().arg("check").arg(&odd).args(["-w", "histories/code/workflows.py"]).output().unwrap();
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("1 pass"), "{}", stdout(&out));
 }
 
 /// `deja show FILE` on bad input: exit 2 and its one-line message.

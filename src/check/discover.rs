@@ -52,10 +52,11 @@ pub enum DiscoverError {
 }
 
 /// Expand the arguments (in order, duplicates dropped) and keep this shard's files.
-pub fn discover(args: &[String], partition: Option<Partition>) -> Result<Discovered, DiscoverError> {
+/// Arguments are paths (not necessarily UTF-8); a glob pattern must be UTF-8 text.
+pub fn discover<P: AsRef<Path>>(args: &[P], partition: Option<Partition>) -> Result<Discovered, DiscoverError> {
     let mut all = Vec::new();
     for arg in args {
-        expand_arg(arg, &mut all)?;
+        expand_arg(arg.as_ref(), &mut all)?;
     }
     let mut seen = HashSet::new();
     all.retain(|c: &Candidate| seen.insert(std::fs::canonicalize(&c.path).unwrap_or_else(|_| c.path.clone())));
@@ -70,8 +71,7 @@ fn is_glob(arg: &str) -> bool {
     arg.contains(['*', '?', '['])
 }
 
-fn expand_arg(arg: &str, out: &mut Vec<Candidate>) -> Result<(), DiscoverError> {
-    let path = Path::new(arg);
+fn expand_arg(path: &Path, out: &mut Vec<Candidate>) -> Result<(), DiscoverError> {
     if path.is_dir() {
         return walk(path, path, out);
     }
@@ -80,9 +80,9 @@ fn expand_arg(arg: &str, out: &mut Vec<Candidate>) -> Result<(), DiscoverError> 
         out.push(candidate(path, root, false)?);
         return Ok(());
     }
-    if !is_glob(arg) {
-        return Err(DiscoverError::NotFound { arg: arg.to_string() });
-    }
+    let Some(arg) = path.to_str().filter(|a| is_glob(a)) else {
+        return Err(DiscoverError::NotFound { arg: path.display().to_string() });
+    };
     let root = glob_root(arg);
     // Like a shell: `*` does not match a leading dot (hidden files and directories).
     let opts = glob::MatchOptions { require_literal_leading_dot: true, ..glob::MatchOptions::new() };

@@ -10,7 +10,8 @@
 //! `deja replay -o json` prints) under `report`, or `null` when nothing was replayed
 //! (unloadable file, crash, timeout).
 
-use std::io::{BufWriter, Write};
+use std::fs::File;
+use std::io::{BufWriter, Seek, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -135,8 +136,12 @@ impl<'a> SummaryOut<'a> {
 
 /// The `--json` reporter (or `-o json`: the same document on stdout).
 pub struct JsonReporter {
+    /// `--json FILE`: renamed over FILE at the end.
     file: Option<ReportFile>,
-    out: BufWriter<Box<dyn Write + Send>>,
+    /// `-o json`: the finished document is copied here at the end, so a run that stops
+    /// with an error prints only the error document, never half of this one.
+    stream: Option<Box<dyn Write + Send>>,
+    out: BufWriter<File>,
     first: bool,
 }
 
@@ -144,13 +149,15 @@ impl JsonReporter {
     /// Create the temporary file now, so an unwritable path fails before any replay.
     pub fn create(path: &Path) -> Result<JsonReporter> {
         let file = ReportFile::create(Kind::Json, path)?;
-        let out: Box<dyn Write + Send> = Box::new(file.file()?);
-        Ok(JsonReporter { file: Some(file), out: BufWriter::new(out), first: true })
+        let out = BufWriter::new(file.file()?);
+        Ok(JsonReporter { file: Some(file), stream: None, out, first: true })
     }
 
-    /// The document on a stream (`deja check -o json` writes it to stdout).
-    pub fn to_stream(out: Box<dyn Write + Send>) -> JsonReporter {
-        JsonReporter { file: None, out: BufWriter::new(out), first: true }
+    /// The document on a stream (`deja check -o json` writes it to stdout), written to an
+    /// anonymous temporary file while the run goes (memory stays flat).
+    pub fn to_stream(stream: Box<dyn Write + Send>) -> Result<JsonReporter> {
+        let buffer = tempfile::tempfile().context("-o json: cannot create a temporary file")?;
+        Ok(JsonReporter { file: None, stream: Some(stream), out: BufWriter::new(buffer), first: true })
     }
 
     fn write(&mut self, ev: &CheckEvent<'_>) -> std::io::Result<()> {
@@ -170,6 +177,12 @@ impl JsonReporter {
                 self.out.flush()?;
                 if let Some(f) = &mut self.file {
                     f.commit().map_err(std::io::Error::other)?;
+                }
+                if let Some(stream) = &mut self.stream {
+                    let mut doc = self.out.get_ref().try_clone()?;
+                    doc.seek(std::io::SeekFrom::Start(0))?;
+                    std::io::copy(&mut doc, stream)?;
+                    stream.flush()?;
                 }
             }
             CheckEvent::WorkersReady { .. } | CheckEvent::Skipped { .. } => {}

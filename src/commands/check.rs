@@ -129,10 +129,10 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
         download = Some((handle, rx, dir, temporary));
         (Vec::new(), args.limit.unwrap_or(0), args.limit.unwrap_or(0))
     } else {
-        let paths: Vec<String> = if !args.paths.is_empty() {
+        let paths: Vec<std::path::PathBuf> = if !args.paths.is_empty() {
             args.paths.clone()
         } else {
-            cfg.histories.iter().map(|h| setup.config.resolve(Path::new(h)).display().to_string()).collect()
+            cfg.histories.iter().map(|h| setup.config.resolve(Path::new(h))).collect()
         };
         if paths.is_empty() {
             anyhow::bail!(
@@ -144,7 +144,7 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
         if found.found == 0 {
             anyhow::bail!(
                 "no history files found in {}: directories are searched for .json, .binpb and .pb files",
-                paths.join(", ")
+                paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
             );
         }
         let list = schedule(found.files);
@@ -167,7 +167,7 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     // With `-o json` stdout carries the document alone; the human summary goes to stderr.
     if json_stdout {
         fanout.push(Box::new(TextReporter::new(text_options, std::io::stderr())));
-        fanout.push(Box::new(JsonReporter::to_stream(Box::new(std::io::stdout()))));
+        fanout.push(Box::new(JsonReporter::to_stream(Box::new(std::io::stdout()))?));
     } else {
         fanout.push(Box::new(TextReporter::new(text_options, std::io::stdout())));
     }
