@@ -13,6 +13,7 @@ use futures::StreamExt;
 use crate::cli::FetchArgs;
 use crate::exit;
 use crate::history::{self, LoadedHistory, Source};
+use crate::style::Untrusted;
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting the async runtime")
@@ -28,7 +29,7 @@ pub fn fetch_one(server: &deja_fetch::ConnectionArgs, workflow_id: &str, run_id:
     })?;
     drop(rt);
     if fetched.is_running() {
-        eprintln!("deja: note: {workflow_id} is still running; replaying its history as it stands ({} events)", fetched.event_count());
+        eprintln!("deja: note: {} is still running; replaying its history as it stands ({} events)", Untrusted(workflow_id), fetched.event_count());
     }
     let bytes = prost::Message::encode_to_vec(&fetched.history);
     let source = Source::Server(format!("{}/{}/{}", config.namespace, fetched.workflow_id, fetched.run_id));
@@ -84,7 +85,7 @@ impl deja_fetch::Progress for FetchProgress {
         let n = self.fetched.fetch_add(1, Ordering::Relaxed) + 1;
         match &self.bar {
             Some(bar) => bar.inc(1),
-            None if n % 100 == 0 => eprintln!("deja: fetched {n} histories (last: {})", run.path.display()),
+            None if n % 100 == 0 => eprintln!("deja: fetched {n} histories (last: {})", Untrusted(&run.path.display().to_string())),
             None => {}
         }
     }
@@ -106,10 +107,10 @@ pub fn run(args: FetchArgs) -> Result<u8> {
             })?;
             eprintln!(
                 "deja: fetched {} ({} events{}) → {}",
-                fetched.workflow_id,
+                Untrusted(&fetched.workflow_id),
                 fetched.event_count(),
                 if fetched.is_running() { ", still running: saved as it stands" } else { "" },
-                path.display()
+                Untrusted(&path.display().to_string())
             );
         }
         (None, Some(query)) => {
