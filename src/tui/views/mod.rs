@@ -185,7 +185,7 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
     }
     if let Some(m) = &app.message {
         left.push_str(" · ");
-        left.push_str(m);
+        left.push_str(&crate::style::escape_terminal(m));
     }
     let right = " ? help · q quit ";
     let room = (area.width as usize).saturating_sub(right.chars().count());
