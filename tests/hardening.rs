@@ -218,13 +218,19 @@ fn sigterm_during_check_removes_partial_files_and_exits_143() {
 
 #[test]
 fn timeout_out_of_range_is_a_usage_error_naming_flag_or_key() {
-    let out = run_in(&["check", "histories/shopping_cart.json", "-w", "histories/code/workflows.py", "--timeout", "1e19"], &[]);
-    assert_eq!(code(&out), 2, "{}", stderr(&out));
-    let se = stderr(&out);
-    assert!(se.contains("--timeout") && se.contains("1e19") && se.contains("at most 86400"), "{se}");
-    assert!(!se.contains("panicked"), "{se}");
-
     let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("check.json");
+    std::fs::write(&json, "{\"stale\": \"pass\"}").unwrap();
+    for bad in ["1e19", "0", "-3", "NaN"] {
+        let flag = format!("--timeout={bad}");
+        let out = run_in(&["check", "histories/shopping_cart.json", "-w", "histories/code/workflows.py", &flag, "--json", &path_str(&json)], &[]);
+        assert_eq!(code(&out), 2, "{}", stderr(&out));
+        let se = stderr(&out);
+        assert!(se.contains(&format!("--timeout {bad}: must be a number of seconds greater than 0 and at most 86400")), "{se}");
+        assert!(!se.contains("panicked"), "{se}");
+        assert!(read_json(&json)["error"].as_str().unwrap().contains("--timeout"), "the stale report is replaced");
+    }
+
     let pyproject = tmp.path().join("pyproject.toml");
     std::fs::write(&pyproject, "[tool.deja]\ntimeout = 1e19\n").unwrap();
     let out = run_in(&["check", "histories/shopping_cart.json", "-w", "histories/code/workflows.py", "--config", &path_str(&pyproject)], &[]);

@@ -101,11 +101,12 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     if jobs == 0 {
         anyhow::bail!("--jobs 0: need at least one worker process (or leave it out for one per core)");
     }
-    // Both sources are range-checked where they are read (cli::parse_timeout and
-    // config::parse); this guards the Duration conversion below all the same.
+    // `[tool.deja] timeout` is range-checked where the file is read (naming the key); the
+    // flag here, so that its error also replaces stale --json/--junit reports.
     let timeout = args.timeout.or(cfg.timeout).unwrap_or(DEFAULT_TIMEOUT);
     if let Some(problem) = crate::config::timeout_problem(timeout) {
-        anyhow::bail!("--timeout {timeout}: {problem}");
+        let shown = if timeout.abs() >= 1e6 { format!("{timeout:e}") } else { timeout.to_string() };
+        anyhow::bail!("--timeout {shown}: {problem}");
     }
     // The environment is checked here, once, before any worker starts.
     pyenv::resolve(setup.python_env.as_deref())?;
