@@ -70,9 +70,12 @@ impl ReportFile {
     pub fn commit(&mut self) -> Result<()> {
         let Some(tmp) = self.tmp.take() else { return Ok(()) };
         let path = tmp.path().to_path_buf();
-        unregister(&path);
         tmp.as_file().sync_all().ok();
-        tmp.persist(&self.dest).map_err(|e| e.error).with_context(|| format!("{}: writing {}", self.kind.flag(), self.dest.display()))?;
+        // Unregistered only after the rename: a signal in between finds no file to remove
+        // rather than leaving one behind.
+        let persisted = tmp.persist(&self.dest);
+        unregister(&path);
+        persisted.map_err(|e| e.error).with_context(|| format!("{}: writing {}", self.kind.flag(), self.dest.display()))?;
         Ok(())
     }
 }
