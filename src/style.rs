@@ -212,6 +212,66 @@ pub fn rust_debug_message(s: &str) -> Option<String> {
     Some(format!("{}{msg}{}", &s[..dump], &s[tail_start..]))
 }
 
+/// Core's messages sometimes embed a whole event as a Rust debug dump
+/// (`HistoryEvent { event_id: 25, event_time: …, event_type: ActivityTaskCompleted, … }`,
+/// kilobytes long); shown as core's own short form, `HistoryEvent(id: 25, ActivityTaskCompleted)`.
+pub fn shorten_event_dumps(s: &str) -> std::borrow::Cow<'_, str> {
+    const HEAD: &str = "HistoryEvent { event_id: ";
+    if !s.contains(HEAD) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find(HEAD) {
+        out.push_str(&rest[..at]);
+        let dump = &rest[at..];
+        let Some(len) = balanced_len(dump) else {
+            out.push_str(dump);
+            rest = "";
+            break;
+        };
+        let body = &dump[..len];
+        let id: String = body[HEAD.len()..].chars().take_while(char::is_ascii_digit).collect();
+        let ty = body.split_once("event_type: ").map(|(_, t)| t.chars().take_while(|c| c.is_ascii_alphanumeric()).collect::<String>());
+        match ty {
+            Some(ty) if !ty.is_empty() => out.push_str(&format!("HistoryEvent(id: {id}, {ty})")),
+            _ => out.push_str(&format!("HistoryEvent(id: {id})")),
+        }
+        rest = &dump[len..];
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
+/// Length of the brace-balanced prefix of `s` (which starts a `Name { … }` dump), string
+/// literals skipped; `None` when it never closes.
+fn balanced_len(s: &str) -> Option<usize> {
+    let (mut depth, mut in_str, mut escaped) = (0i32, false, false);
+    for (i, c) in s.char_indices() {
+        if in_str {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_str = true,
+            '{' | '(' | '[' => depth += 1,
+            '}' | ')' | ']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod dump_tests {
     use super::rust_debug_message;
@@ -221,5 +281,12 @@ mod dump_tests {
         let dump = r#"Workflow activation completion failed: Failure { failure: Some(Failure { message: "Workflow type 'X' is \"odd\" {(", source: "", stack_trace: "", encoded_attributes: None, cause: None, failure_info: Some(ApplicationFailureInfo(ApplicationFailureInfo { r#type: "", non_retryable: false })) }), force_cause: Unspecified } (eviction reason Fatal)"#;
         assert_eq!(rust_debug_message(dump).as_deref(), Some(r#"Workflow activation completion failed: Workflow type 'X' is "odd" {( (eviction reason Fatal)"#));
         assert_eq!(rust_debug_message("plain message"), None);
+    }
+
+    #[test]
+    fn event_dumps_are_shortened() {
+        let m = r#"[TMPRL1100] could not find a matching command for it: HistoryEvent { event_id: 25, event_time: Some(Timestamp { seconds: 1, nanos: 2 }), event_type: ActivityTaskCompleted, links: [], attributes: Some(X { result: "}{", n: 1 }) } and more"#;
+        assert_eq!(super::shorten_event_dumps(m), "[TMPRL1100] could not find a matching command for it: HistoryEvent(id: 25, ActivityTaskCompleted) and more");
+        assert_eq!(super::shorten_event_dumps("HistoryEvent(id: 3, TimerStarted)"), "HistoryEvent(id: 3, TimerStarted)");
     }
 }

@@ -386,3 +386,23 @@ fn a_large_json_array_of_numbers_is_refused_at_its_first_element() {
     let se = show_error(&scalar);
     assert!(se.contains("scalar.json: not a Temporal history: the file holds a number"), "{se}");
 }
+
+#[test]
+fn core_debug_dumps_are_shown_as_a_short_message_and_raw_only_with_v() {
+    // An activity completion pointing at the wrong scheduled event: core's message embeds
+    // the whole event as a Rust debug dump.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h: Value = serde_json::from_slice(&std::fs::read(root().join("histories/shopping_cart.json")).unwrap()).unwrap();
+    let done = h["events"].as_array_mut().unwrap().iter_mut().find(|e| e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_COMPLETED").unwrap();
+    done["activityTaskCompletedEventAttributes"]["scheduledEventId"] = "3".into();
+    let path = tmp.path().join("wrong_scheduled_id.json");
+    std::fs::write(&path, serde_json::to_vec(&h).unwrap()).unwrap();
+
+    let out = run_in(&["replay", &path_str(&path), "-w", "histories/code/workflows.py"], &[]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let so = stdout(&out);
+    assert!(so.contains("could not find a matching command for it: HistoryEvent(id: 25, ActivityTaskCompleted)\n"), "{so}");
+    assert!(!so.contains("event_time") && !so.contains("Timestamp {"), "no debug dump without -v: {so}");
+    let out = run_in(&["replay", &path_str(&path), "-w", "histories/code/workflows.py", "-v"], &[]);
+    assert!(stdout(&out).contains("event_time: Some(Timestamp {"), "-v keeps the SDK's raw text: {}", stdout(&out));
+}

@@ -160,7 +160,8 @@ impl ReplayReport {
 /// `raw`, shown with `-v`).
 pub fn clean_message(m: &str) -> String {
     let undumped = crate::style::rust_debug_message(m);
-    let m = undumped.as_deref().unwrap_or(m).trim();
+    let short = crate::style::shorten_event_dumps(undumped.as_deref().unwrap_or(m));
+    let m = short.trim();
     for p in ["Nondeterminism error: ", "Workflow activation completion failed: "] {
         if let Some(i) = m.find(p) {
             let code = m[..i].trim();
