@@ -406,3 +406,23 @@ fn core_debug_dumps_are_shown_as_a_short_message_and_raw_only_with_v() {
     let out = run_in(&["replay", &path_str(&path), "-w", "histories/code/workflows.py", "-v"], &[]);
     assert!(stdout(&out).contains("event_time: Some(Timestamp {"), "-v keeps the SDK's raw text: {}", stdout(&out));
 }
+
+#[test]
+fn a_closed_stdout_does_not_spoil_the_report_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("check.json");
+    let junit = tmp.path().join("junit.xml");
+    let mut child = deja()
+        .args(["check", "histories/shopping_cart.json", "-w", "histories/code/workflows.py", "--json", &path_str(&json), "--junit", &path_str(&junit)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // like `| head -0`: the summary cannot be written
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = read_json(&json);
+    assert_eq!(doc["summary"]["pass"], 1, "the run's own report, not an error document: {doc:#}");
+    let report = quick_junit::Report::deserialize_from_str(&std::fs::read_to_string(&junit).unwrap()).unwrap();
+    assert_eq!((report.tests, report.errors), (1, 0));
+}

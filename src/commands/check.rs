@@ -68,6 +68,9 @@ pub fn run(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     report_files::clean_up_on_signals()?;
     match run_checked(args, verbose, st) {
         Ok(code) => Ok(code),
+        // stdout closed early (`| head`): the report files were finished before stdout was
+        // written to, and main treats this as success.
+        Err(e) if is_broken_pipe(&e) => Err(e),
         Err(e) => {
             let message = format!("{e:#}");
             for (kind, dest) in &files {
@@ -81,6 +84,10 @@ pub fn run(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
             Err(e)
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
 fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
@@ -156,6 +163,14 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     let color = st.bold != anstyle::Style::new();
     let err_tty = std::io::stderr().is_terminal();
     let mut fanout = Fanout::default();
+    // Report files first: when the run finishes they are complete before anything is
+    // written to stdout, which may be a pipe closed early (`deja check … | head`).
+    if let Some(p) = &args.junit {
+        fanout.push(Box::new(JunitReporter::create(p)?));
+    }
+    if let Some(p) = &args.json {
+        fanout.push(Box::new(JsonReporter::create(p)?));
+    }
     let json_stdout = args.output == OutputFormat::Json;
     let text_options = TextOptions {
         quiet: args.quiet,
@@ -171,12 +186,6 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
         fanout.push(Box::new(JsonReporter::to_stream(Box::new(std::io::stdout()))?));
     } else {
         fanout.push(Box::new(TextReporter::new(text_options, std::io::stdout())));
-    }
-    if let Some(p) = &args.junit {
-        fanout.push(Box::new(JunitReporter::create(p)?));
-    }
-    if let Some(p) = &args.json {
-        fanout.push(Box::new(JsonReporter::create(p)?));
     }
     if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
         let workspace = std::env::var("GITHUB_WORKSPACE").ok();
