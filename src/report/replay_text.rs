@@ -138,14 +138,7 @@ fn print_states(w: &mut dyn Write, r: &ReplayReport, st: &Styles) -> std::io::Re
         let Some(state) = &t.state else { continue };
         writeln!(w, "  {}", paint(st.accent, format!("activation {} · history length {} · {}", i + 1, t.history_length, t.jobs.join(", "))))?;
         for (name, v) in &state.queries {
-            // Escaped before it is painted (the colour's own escape codes must stay codes).
-            let safe = |text: &str| escape_terminal(&truncate(text, 200)).into_owned();
-            let shown = match (v.get("result"), v.get("error")) {
-                (Some(serde_json::Value::String(res)), _) => safe(res),
-                (Some(res), _) => safe(&res.to_string()),
-                (None, Some(err)) => paint(st.fail, safe(&format!("error: {}", err.as_str().map(str::to_string).unwrap_or_else(|| err.to_string())))),
-                _ => safe(&v.to_string()),
-            };
+            let shown = query_text(v, st);
             writeln!(w, "    query {} = {shown}", Untrusted(name))?;
         }
         for (name, v) in &state.fields {
@@ -153,6 +146,18 @@ fn print_states(w: &mut dyn Write, r: &ReplayReport, st: &Styles) -> std::io::Re
         }
     }
     Ok(())
+}
+
+/// A recorded query result (`{"result": …}` or `{"error": …}`), cut to 200 characters and
+/// escaped before it is painted: the colour's own escape codes must stay codes.
+fn query_text(v: &serde_json::Value, st: &Styles) -> String {
+    let safe = |text: &str| escape_terminal(&truncate(text, 200)).into_owned();
+    match (v.get("result"), v.get("error")) {
+        (Some(serde_json::Value::String(res)), _) => safe(res),
+        (Some(res), _) => safe(&res.to_string()),
+        (None, Some(err)) => paint(st.fail, safe(&format!("error: {}", err.as_str().map(str::to_string).unwrap_or_else(|| err.to_string())))),
+        _ => safe(&v.to_string()),
+    }
 }
 
 /// The full report as a string, coloured or plain (what a `deja check` worker sends back
@@ -262,4 +267,20 @@ pub fn print_report(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Style
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_results_are_escaped_before_they_are_painted() {
+        let mut st = Styles::default();
+        st.colorize();
+        let err = query_text(&serde_json::json!({"error": "bad\x1b[2Jthing"}), &st);
+        assert_eq!(err, paint(st.fail, "error: bad\\x1b[2Jthing"), "{err:?}");
+        assert!(err.starts_with('\x1b'), "the colour stays a colour: {err:?}");
+        let ok = query_text(&serde_json::json!({"result": "line\nnext"}), &st);
+        assert_eq!(ok, "line\\nnext");
+    }
 }

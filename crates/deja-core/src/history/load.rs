@@ -272,7 +272,9 @@ fn parse_json(bytes: &[u8], path: &str) -> Result<Parsed, LoadError> {
         Ok(doc) => doc,
         Err(e) if e.is_data() && e.to_string().starts_with(NOT_AN_EVENT) => {
             let why = strip_position(&e.to_string()).trim_start_matches(NOT_AN_EVENT).to_string();
-            return Err(LoadError::NotAHistory { path: path.into(), why: format!("{why}, not an event object; is this a Temporal history export?") });
+            // It has an events list, so it is a broken history (an error row in `deja
+            // check`), not a file a directory walk may skip.
+            return Err(LoadError::BrokenHistory { path: path.into(), why: format!("{why}, not an event object; is this a Temporal history export?") });
         }
         Err(e) if e.is_eof() => return Err(LoadError::Truncated { path: path.into(), line: e.line(), column: e.column() }),
         Err(e) if e.is_syntax() => {
