@@ -149,7 +149,7 @@ pub struct ReplayArgs {
 #[command(after_long_help = crate::commands::check::AFTER_LONG_HELP)]
 pub struct CheckArgs {
     /// History files, directories (recursive) or globs. Default: `histories` in [tool.deja].
-    pub paths: Vec<String>,
+    pub paths: Vec<PathBuf>,
     #[command(flatten)]
     pub code: WorkflowArgs,
     /// Worker processes (default: number of cores).
@@ -168,6 +168,10 @@ pub struct CheckArgs {
     /// Write a JSON report here.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// `json`: print the `deja.check/v1` document (what --json writes) on stdout; the
+    /// human summary then goes to stderr.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
     /// Replay only shard K of N (1-based), split stably by path.
     #[arg(long, value_name = "K/N", value_parser = parse_partition)]
     pub partition: Option<(u32, u32)>,

@@ -86,10 +86,21 @@ impl Loaded {
     }
 }
 
+/// Longest per-history time limit accepted (`--timeout`, `[tool.deja] timeout`): one day.
+pub const MAX_TIMEOUT: f64 = 86_400.0;
+
+/// Why a per-history time limit is unusable, if it is.
+pub fn timeout_problem(secs: f64) -> Option<String> {
+    if secs.is_finite() && secs > 0.0 && secs <= MAX_TIMEOUT {
+        return None;
+    }
+    Some(format!("must be a number of seconds greater than 0 and at most {MAX_TIMEOUT} (one day), e.g. 60"))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read: {source}")]
-    Io { path: String, source: std::io::Error },
+    #[error("{path}: cannot read: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error("{path}: invalid TOML: {msg}")]
     Toml { path: String, msg: String },
     #[error("{path}: [tool.deja]: {msg}")]
@@ -105,7 +116,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
     };
     let Some(file) = file else { return Ok(Loaded::default()) };
     let path = file.display().to_string();
-    let text = std::fs::read_to_string(&file).map_err(|source| ConfigError::Io { path: path.clone(), source })?;
+    let text = std::fs::read_to_string(&file).map_err(|error| ConfigError::Io { path: path.clone(), error })?;
     parse(&text, file)
 }
 
@@ -130,6 +141,10 @@ pub fn parse(text: &str, file: PathBuf) -> Result<Loaded, ConfigError> {
     }
     let config: DejaConfig =
         table.clone().try_into().map_err(|e: toml::de::Error| ConfigError::Invalid { path: path.clone(), msg: e.message().to_string() })?;
+    if let Some(problem) = config.timeout.and_then(timeout_problem) {
+        let t = config.timeout.unwrap_or_default();
+        return Err(ConfigError::Invalid { path, msg: format!("timeout = {t}: {problem}") });
+    }
     Ok(Loaded { config, file: Some(file), warnings })
 }
 
@@ -158,5 +173,15 @@ mod tests {
         assert!(l.config.workflows.is_empty());
         let e = parse("[tool.deja]\nworkflows='notalist'\n", PathBuf::from("p.toml")).unwrap_err();
         assert!(e.to_string().contains("[tool.deja]"), "{e}");
+    }
+
+    #[test]
+    fn timeout_out_of_range_names_the_key_and_the_range() {
+        for bad in ["1e19", "0", "-5"] {
+            let e = parse(&format!("[tool.deja]\ntimeout = {bad}\n"), PathBuf::from("/repo/pyproject.toml")).unwrap_err().to_string();
+            assert!(e.starts_with("/repo/pyproject.toml: [tool.deja]: timeout = "), "{e}");
+            assert!(e.contains("greater than 0 and at most 86400"), "{e}");
+        }
+        assert_eq!(parse("[tool.deja]\ntimeout = 5\n", PathBuf::from("p.toml")).unwrap().config.timeout, Some(5.0));
     }
 }

@@ -31,10 +31,11 @@ fn main() -> ExitCode {
             if err.chain().any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
                 return ExitCode::from(deja_core::exit::OK);
             }
-            eprintln!("deja: error: {err:#}");
+            // Messages quote histories and user code: escaped like every other output.
+            eprintln!("deja: error: {}", style::escape_block(&format!("{err:#}")));
             if verbose > 0 {
                 for cause in err.chain().skip(1) {
-                    eprintln!("  caused by: {cause}");
+                    eprintln!("  caused by: {}", style::escape_block(&cause.to_string()));
                 }
             }
             ExitCode::from(deja_core::exit::ERROR)

@@ -252,7 +252,7 @@ fn exit_codes() {
     }
 
     // 2: workflow code that does not import stops the run with ONE message, not one per
-    // history, and leaves no report behind to be mistaken for a result.
+    // history; the JUnit file is an error report (not a half one, not a stale pass).
     let tmp = tempfile::tempdir().unwrap();
     let junit = tmp.path().join("junit.xml");
     let out = check(&["histories/", "-w", "tests/fixtures/code/import_error/workflows.py", "--junit", &path_str(&junit)], &[]);
@@ -260,7 +260,9 @@ fn exit_codes() {
     assert_eq!(code(&out), 2, "{err}");
     assert_eq!(err.matches("shop_pricing_engine").count(), 1, "{err}");
     assert!(err.contains("loading workflow code: importing"), "{err}");
-    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "no (partial) JUnit file left");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "only the JUnit file, no partial file left");
+    let report = Report::deserialize_from_str(&std::fs::read_to_string(&junit).unwrap()).unwrap();
+    assert_eq!((report.tests, report.errors), (1, 1), "the report says error");
 }
 
 #[test]

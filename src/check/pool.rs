@@ -55,7 +55,10 @@ pub struct PoolConfig {
 /// One history to check.
 #[derive(Clone, Debug)]
 pub struct Job {
+    /// The file as reports name it.
     pub path: String,
+    /// The file itself (its name need not be UTF-8).
+    pub file: PathBuf,
     pub lenient: bool,
 }
 
@@ -80,8 +83,8 @@ pub enum PoolError {
     /// The workflow code or the Python environment is broken (same for every history).
     #[error("{message}")]
     Setup { kind: String, message: String, detail: String },
-    #[error("cannot start a worker process ({exe} __worker): {source}")]
-    Spawn { exe: String, source: std::io::Error },
+    #[error("cannot start a worker process ({exe} __worker): {error}")]
+    Spawn { exe: String, error: std::io::Error },
     #[error("a worker process died while loading the workflow code: {status}{tail}")]
     StartupCrash { status: String, tail: String },
     #[error(
@@ -239,7 +242,7 @@ impl<'c> Pool<'c> {
                 continue;
             }
             let Some((id, job)) = queue.pop_front() else { return };
-            let msg = ToWorker::Replay { id, path: job.path.clone(), lenient: job.lenient };
+            let msg = ToWorker::Replay { id, path: job.path.clone(), file: job.file.clone(), lenient: job.lenient };
             let w = &mut self.workers[slot];
             let sent = match w.stdin.as_mut() {
                 Some(stdin) => write_frame(stdin, &msg).is_ok(),
@@ -385,7 +388,7 @@ impl<'c> Pool<'c> {
         self.next_epoch += 1;
         let epoch = self.next_epoch;
         let exe = self.cfg.exe.display().to_string();
-        let spawn_err = |source| PoolError::Spawn { exe: exe.clone(), source };
+        let spawn_err = |error| PoolError::Spawn { exe: exe.clone(), error };
         let mut cmd = Command::new(&self.cfg.exe);
         cmd.arg("__worker")
             .stdin(Stdio::piped())
@@ -501,7 +504,7 @@ fn read_stderr(stderr: impl Read, slot: usize, echo: bool, tail: Arc<Mutex<VecDe
         }
         let line = String::from_utf8_lossy(&buf).trim_end().to_string();
         if echo {
-            eprintln!("[worker {}] {line}", slot + 1);
+            eprintln!("[worker {}] {}", slot + 1, crate::style::Untrusted(&line));
         }
         if let Ok(mut t) = tail.lock() {
             if t.len() == TAIL_LINES {

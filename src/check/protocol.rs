@@ -67,7 +67,11 @@ pub enum ToWorker {
     Setup(Setup),
     Replay {
         id: u64,
+        /// The file as reports name it (lossy when the name is not UTF-8).
         path: String,
+        /// The file itself, byte for byte (file names need not be UTF-8).
+        #[serde(with = "os_path")]
+        file: PathBuf,
         /// Skip (rather than fail) a JSON file that is plainly not a history.
         lenient: bool,
     },
@@ -102,6 +106,24 @@ pub enum FromWorker {
         id: u64,
         reason: String,
     },
+}
+
+/// A path as its raw bytes (a JSON array of numbers), so a name that is not UTF-8 reaches
+/// the worker intact.
+mod os_path {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    use std::path::{Path, PathBuf};
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(p.as_os_str().as_bytes())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        Ok(PathBuf::from(OsString::from_vec(Vec::<u8>::deserialize(d)?)))
+    }
 }
 
 /// Write one frame and flush it.
@@ -144,11 +166,12 @@ mod tests {
     #[test]
     fn frames_round_trip_and_eof_is_clean() {
         let mut buf = Vec::new();
-        write_frame(&mut buf, &ToWorker::Replay { id: 7, path: "a.json".into(), lenient: true }).unwrap();
+        let odd = PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(b"h/\xff.json".to_vec()));
+        write_frame(&mut buf, &ToWorker::Replay { id: 7, path: "a.json".into(), file: odd.clone(), lenient: true }).unwrap();
         write_frame(&mut buf, &FromWorker::Skipped { id: 7, reason: "x".into() }).unwrap();
         let mut r = &buf[..];
         match read_frame::<_, ToWorker>(&mut r).unwrap() {
-            Some(ToWorker::Replay { id, path, lenient }) => assert_eq!((id, path.as_str(), lenient), (7, "a.json", true)),
+            Some(ToWorker::Replay { id, path, file, lenient }) => assert_eq!((id, path.as_str(), file, lenient), (7, "a.json", odd, true)),
             other => panic!("{other:?}"),
         }
         assert!(matches!(read_frame::<_, FromWorker>(&mut r).unwrap(), Some(FromWorker::Skipped { id: 7, .. })));
@@ -158,7 +181,7 @@ mod tests {
     #[test]
     fn truncated_and_oversized_frames_are_errors() {
         let mut buf = Vec::new();
-        write_frame(&mut buf, &ToWorker::Replay { id: 1, path: "p".into(), lenient: false }).unwrap();
+        write_frame(&mut buf, &ToWorker::Replay { id: 1, path: "p".into(), file: "p".into(), lenient: false }).unwrap();
         let mut r = &buf[..buf.len() - 1];
         assert!(read_frame::<_, ToWorker>(&mut r).is_err());
         let mut r = &buf[..2];

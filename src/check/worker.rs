@@ -53,8 +53,8 @@ pub fn main(render: Render) -> Result<u8> {
 
     while let Some(msg) = read_frame::<_, ToWorker>(&mut input).context("deja __worker: reading a request")? {
         match msg {
-            ToWorker::Replay { id, path, lenient } => {
-                replay_one(&session, &setup, render, id, &path, lenient, &mut output)?;
+            ToWorker::Replay { id, path, file, lenient } => {
+                replay_one(&session, &setup, render, id, (&path, &file), lenient, &mut output)?;
             }
             ToWorker::Setup(_) => anyhow::bail!("deja __worker: setup sent twice"),
         }
@@ -111,11 +111,11 @@ fn replay_one(
     setup: &Setup,
     render: Render,
     id: u64,
-    path: &str,
+    (path, file): (&str, &Path),
     lenient: bool,
     out: &mut impl Write,
 ) -> io::Result<()> {
-    let h = match history::load_path(Path::new(path), None) {
+    let h = match history::load_path(file, None) {
         Ok(h) => h,
         Err(e) if lenient && e.is_not_a_history() => {
             return write_frame(out, &FromWorker::Skipped { id, reason: e.to_string() });
@@ -173,6 +173,7 @@ fn load_error_kind(e: &LoadError) -> &'static str {
         LoadError::DecodedExport { .. } => "decoded (readable) export",
         LoadError::NotAHistory { .. } | LoadError::BrokenHistory { .. } => "not a workflow history",
         LoadError::Empty { .. } => "no events",
+        LoadError::EmptyFile { .. } => "empty file",
         LoadError::OutOfOrder { .. } => "events out of order",
         LoadError::BadEvent { .. } => "bad event",
         LoadError::BadBinary { .. } => "bad binary protobuf",

@@ -16,9 +16,10 @@ use crate::source::partition::Partition;
 use crate::check::pool::{self, Flow, Job, PoolConfig, PoolError, PoolEvent};
 use crate::check::protocol::Setup;
 use deja_core::model::summary::Summary;
-use crate::cli::CheckArgs;
+use crate::cli::{CheckArgs, OutputFormat};
 use crate::replay::pyenv;
 use crate::report::check_text::{TextOptions, TextReporter};
+use crate::report::files::{self as report_files, Kind};
 use crate::report::junit::JunitReporter;
 use crate::style::Styles;
 
@@ -34,8 +35,10 @@ the interpreter (segfault, os._exit), hangs past --timeout or runs out of memory
 error for that history; the worker is replaced and the run goes on.
 
 Output: a progress bar on a terminal (plain lines otherwise) on stderr; failures grouped by cause, \
-each with a count and one example diff, then the counts, on stdout. --junit and --json write files \
-(docs/JSON.md); with GITHUB_ACTIONS=true, each failure group is also annotated on your source line.
+each with a count and one example diff, then the counts, on stdout (-o json: the --json document on \
+stdout, the summary on stderr). --junit and --json write files (docs/JSON.md) through a temporary file \
+of their own; a run that ends in exit 2 or is interrupted replaces them with a report that says error. \
+With GITHUB_ACTIONS=true, each failure group is also annotated on your source line.
 
 Sharding: --partition K/N keeps the files whose path relative to the PATH argument hashes to shard K, \
 so every CI job of a matrix agrees, wherever it checks out the repository.
@@ -43,14 +46,51 @@ so every CI job of a matrix agrees, wherever it checks out the repository.
 Exit codes: 0 every history passed · 1 any did not: non-determinism, workflow task failure, or an \
 error row (a file that cannot be loaded, a worker crash, a timeout) · 2 usage or environment error: \
 bad flags, no histories found, no workflow code, Python environment missing, workflow code that does \
-not import (reported once) — and when not one of the histories could be loaded.";
+not import (reported once) — and when not one of the histories could be loaded · 130 / 143 \
+interrupted by Ctrl-C / SIGTERM (unfinished report files are removed).";
 
 /// Seconds per history when neither `--timeout` nor `[tool.deja] timeout` says.
 const DEFAULT_TIMEOUT: f64 = 60.0;
 /// A worker must import the code and report ready within this (or `--timeout`, if longer).
 const STARTUP_LIMIT: Duration = Duration::from_secs(120);
 
+/// The report files and documents of this run: replaced by an error report when the run
+/// ends in an error (exit 2) or is interrupted, so a CI never reads a previous run's pass.
 pub fn run(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
+    let mut files = Vec::new();
+    if let Some(p) = &args.json {
+        files.push((Kind::Json, p.clone()));
+    }
+    if let Some(p) = &args.junit {
+        files.push((Kind::Junit, p.clone()));
+    }
+    let json_stdout = args.output == OutputFormat::Json;
+    report_files::clean_up_on_signals()?;
+    match run_checked(args, verbose, st) {
+        Ok(code) => Ok(code),
+        // stdout closed early (`| head`): the report files were finished before stdout was
+        // written to, and main treats this as success.
+        Err(e) if is_broken_pipe(&e) => Err(e),
+        Err(e) => {
+            let message = format!("{e:#}");
+            for (kind, dest) in &files {
+                if let Err(w) = report_files::write_error(*kind, dest, &message) {
+                    eprintln!("deja: warning: {}", crate::style::escape_block(&format!("{w:#}")));
+                }
+            }
+            if json_stdout {
+                print!("{}", report_files::error_json(&message));
+            }
+            Err(e)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     if args.query.is_none() && (args.limit.is_some() || args.sample_per_type.is_some() || args.save.is_some()) {
         anyhow::bail!("--limit, --sample-per-type and --save go with --query (histories fetched from the server)");
     }
@@ -68,9 +108,12 @@ pub fn run(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     if jobs == 0 {
         anyhow::bail!("--jobs 0: need at least one worker process (or leave it out for one per core)");
     }
+    // `[tool.deja] timeout` is range-checked where the file is read (naming the key); the
+    // flag here, so that its error also replaces stale --json/--junit reports.
     let timeout = args.timeout.or(cfg.timeout).unwrap_or(DEFAULT_TIMEOUT);
-    if !(timeout.is_finite() && timeout > 0.0) {
-        anyhow::bail!("--timeout {timeout}: need a positive number of seconds per history");
+    if let Some(problem) = crate::config::timeout_problem(timeout) {
+        let shown = if timeout.abs() >= 1e6 { format!("{timeout:e}") } else { timeout.to_string() };
+        anyhow::bail!("--timeout {shown}: {problem}");
     }
     // The environment is checked here, once, before any worker starts.
     pyenv::resolve(setup.python_env.as_deref())?;
@@ -89,15 +132,15 @@ pub fn run(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
         };
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let handle = crate::source::server::download_streaming(&args.server, query, args.limit, args.sample_per_type, dir.clone(), move |path| {
-            let _ = tx.send(Job { path: path.display().to_string(), lenient: false });
+            let _ = tx.send(Job { path: path.display().to_string(), file: path.to_path_buf(), lenient: false });
         })?;
         download = Some((handle, rx, dir, temporary));
         (Vec::new(), args.limit.unwrap_or(0), args.limit.unwrap_or(0))
     } else {
-        let paths: Vec<String> = if !args.paths.is_empty() {
+        let paths: Vec<std::path::PathBuf> = if !args.paths.is_empty() {
             args.paths.clone()
         } else {
-            cfg.histories.iter().map(|h| setup.config.resolve(Path::new(h)).display().to_string()).collect()
+            cfg.histories.iter().map(|h| setup.config.resolve(Path::new(h))).collect()
         };
         if paths.is_empty() {
             anyhow::bail!(
@@ -109,7 +152,7 @@ pub fn run(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
         if found.found == 0 {
             anyhow::bail!(
                 "no history files found in {}: directories are searched for .json, .binpb and .pb files",
-                paths.join(", ")
+                paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
             );
         }
         let list = schedule(found.files);
@@ -120,25 +163,37 @@ pub fn run(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     let color = st.bold != anstyle::Style::new();
     let err_tty = std::io::stderr().is_terminal();
     let mut fanout = Fanout::default();
-    fanout.push(Box::new(TextReporter::new(
-        TextOptions {
-            quiet: args.quiet,
-            verbose,
-            out_styles: *st,
-            err_styles: if color && err_tty { *st } else { Styles::default() },
-            tty: err_tty,
-            partition: partition.map(|p| p.to_string()),
-        },
-        std::io::stdout(),
-    )));
+    // Report files first: when the run finishes they are complete before anything is
+    // written to stdout, which may be a pipe closed early (`deja check … | head`).
     if let Some(p) = &args.junit {
         fanout.push(Box::new(JunitReporter::create(p)?));
     }
     if let Some(p) = &args.json {
         fanout.push(Box::new(JsonReporter::create(p)?));
     }
+    let json_stdout = args.output == OutputFormat::Json;
+    let text_options = TextOptions {
+        quiet: args.quiet,
+        verbose,
+        out_styles: if json_stdout { Styles::default() } else { *st },
+        err_styles: if color && err_tty { *st } else { Styles::default() },
+        tty: err_tty,
+        partition: partition.map(|p| p.to_string()),
+    };
+    // With `-o json` stdout carries the document alone; the human summary goes to stderr.
+    if json_stdout {
+        fanout.push(Box::new(TextReporter::new(text_options, std::io::stderr())));
+        fanout.push(Box::new(JsonReporter::to_stream(Box::new(std::io::stdout()))?));
+    } else {
+        fanout.push(Box::new(TextReporter::new(text_options, std::io::stdout())));
+    }
     if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
-        fanout.push(Box::new(GithubReporter::new(std::io::stdout(), std::env::var("GITHUB_WORKSPACE").ok())));
+        let workspace = std::env::var("GITHUB_WORKSPACE").ok();
+        if json_stdout {
+            fanout.push(Box::new(GithubReporter::new(std::io::stderr(), workspace)));
+        } else {
+            fanout.push(Box::new(GithubReporter::new(std::io::stdout(), workspace)));
+        }
     }
 
     let exe = std::env::current_exe().context("cannot find the deja binary to start workers from")?;
@@ -152,7 +207,7 @@ pub fn run(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
             verbose,
             color,
             plain_text: color && args.junit.is_some(),
-            report_json: args.json.is_some(),
+            report_json: args.json.is_some() || json_stdout,
         },
         exe,
         echo_stderr: verbose >= 2,
@@ -189,7 +244,7 @@ pub fn run(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
         Err(PoolError::Setup { message, detail, .. }) => {
             drop(fanout); // clears the progress bar before the message
             if verbose > 0 && !detail.is_empty() {
-                eprintln!("{}", detail.trim_end());
+                eprintln!("{}", crate::style::escape_block(detail.trim_end()));
             }
             anyhow::bail!("loading workflow code: {message}");
         }
@@ -216,7 +271,7 @@ pub fn run(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
 /// end (longest-processing-time-first scheduling). Equal sizes keep discovery order.
 fn schedule(mut files: Vec<Candidate>) -> Vec<Job> {
     files.sort_by_key(|c| std::cmp::Reverse(c.size));
-    files.into_iter().map(|c| Job { path: c.path.display().to_string(), lenient: c.lenient }).collect()
+    files.into_iter().map(|c| Job { path: c.path.display().to_string(), file: c.path, lenient: c.lenient }).collect()
 }
 
 fn on_pool_event(ev: PoolEvent<'_>, summary: &mut Summary, fanout: &mut Fanout, fail_fast: bool) -> Result<Flow> {

@@ -8,6 +8,7 @@ use anyhow::Result;
 
 use crate::cli::FetchArgs;
 use deja_core::exit;
+use crate::style::Untrusted;
 
 /// Download progress: an indicatif spinner-bar on a terminal (the total grows as the
 /// listing pages arrive), plain lines every 100 histories otherwise.
@@ -56,7 +57,7 @@ impl deja_fetch::Progress for FetchProgress {
         let n = self.fetched.fetch_add(1, Ordering::Relaxed) + 1;
         match &self.bar {
             Some(bar) => bar.inc(1),
-            None if n % 100 == 0 => eprintln!("deja: fetched {n} histories (last: {})", run.path.display()),
+            None if n % 100 == 0 => eprintln!("deja: fetched {n} histories (last: {})", Untrusted(&run.path.display().to_string())),
             None => {}
         }
     }
@@ -78,10 +79,10 @@ pub fn run(args: FetchArgs) -> Result<u8> {
             })?;
             eprintln!(
                 "deja: fetched {} ({} events{}) → {}",
-                fetched.workflow_id,
+                Untrusted(&fetched.workflow_id),
                 fetched.event_count(),
                 if fetched.is_running() { ", still running: saved as it stands" } else { "" },
-                path.display()
+                Untrusted(&path.display().to_string())
             );
         }
         (None, Some(query)) => {

@@ -27,7 +27,7 @@ pub struct CodeSetup {
 pub fn resolve_code(args: &WorkflowArgs, queries: &[String], record_state: bool) -> Result<CodeSetup> {
     let loaded = config::load(args.config.as_deref())?;
     for w in &loaded.warnings {
-        eprintln!("deja: warning: {w}");
+        eprintln!("deja: warning: {}", crate::style::escape_block(w));
     }
     let c = &loaded.config;
     let workflows = if args.workflows.is_empty() {
@@ -84,7 +84,7 @@ pub fn start_python(setup: &CodeSetup, verbose: u8) -> Result<(Interpreter, Sess
 pub fn explain(e: impl Into<ReplayError>, verbose: u8) -> anyhow::Error {
     let e = e.into();
     if verbose > 0 && !e.detail().is_empty() {
-        eprintln!("{}", e.detail().trim_end());
+        eprintln!("{}", crate::style::escape_block(e.detail().trim_end()));
     }
     e.into_anyhow()
 }

@@ -133,7 +133,8 @@ impl Interpreter {
             let setup = || -> PyResult<()> {
                 let sys = py.import("sys")?;
                 sys.setattr("argv", vec!["deja"])?;
-                sys.setattr("dont_write_bytecode", false)?;
+                // Never write __pycache__ into the user's tree (nor anywhere else).
+                sys.setattr("dont_write_bytecode", true)?;
                 // Isolate like a venv with include-system-site-packages = false: drop the base
                 // interpreter's site-packages, then add the user's (processing .pth files).
                 let path = sys.getattr("path")?;

@@ -23,7 +23,7 @@ use deja_core::model::summary::{Group, Summary};
 use deja_core::trace::Verdict;
 use crate::report::replay_text::verdict_word;
 use crate::report::vocab;
-use crate::style::{Styles, paint};
+use crate::style::{Styles, Untrusted, paint};
 
 /// Groups shown with their example report (the rest get one line each; `-v` shows all).
 const EXAMPLES: usize = 10;
@@ -161,13 +161,13 @@ impl<W: Write> Reporter for TextReporter<W> {
                     self.note(&format!("note: {notice}"));
                 }
                 if self.opts.verbose > 0 && !self.opts.quiet {
-                    self.note(&format!("{}; workflows: {}", sdk.describe(), registered.join(", ")));
+                    self.note(&format!("{}; workflows: {}", sdk.describe(), Untrusted(&registered.join(", "))));
                 }
             }
             CheckEvent::HistoryFinished(r) => self.finished(r),
             CheckEvent::Skipped { path, reason } => {
                 if self.opts.verbose > 0 && !self.opts.quiet {
-                    self.note(&paint(self.opts.err_styles.dim, format!("skipped {}: {reason}", deja_core::display_path(path))));
+                    self.note(&paint(self.opts.err_styles.dim, format!("skipped {}: {}", Untrusted(&deja_core::display_path(path)), Untrusted(reason))));
                 }
             }
             CheckEvent::RunFinished(s) => self.finish(s)?,
@@ -178,15 +178,15 @@ impl<W: Write> Reporter for TextReporter<W> {
 
 /// One line per finished history: verdict, workflow, file, and the cause.
 pub fn live_line(r: &HistoryResult, st: &Styles) -> String {
-    let path = deja_core::display_path(&r.path);
+    let path = Untrusted(&deja_core::display_path(&r.path)).to_string();
     let mut line = match r.workflow_type {
-        Some(_) => format!("{} {} · {path}", verdict_word(r.verdict, st), paint(st.bold, r.subject())),
+        Some(_) => format!("{} {} · {path}", verdict_word(r.verdict, st), paint(st.bold, Untrusted(&r.subject()))),
         None => format!("{} {}", verdict_word(r.verdict, st), paint(st.bold, &path)),
     };
     if !r.passed() && !r.message.is_empty() {
         // Load errors start with the path, which the line already shows.
         let msg = r.message.strip_prefix(&format!("{}: ", r.path)).unwrap_or(&r.message);
-        line.push_str(&paint(st.dim, format!(" — {}", deja_core::history::describe::truncate(msg, 160))));
+        line.push_str(&paint(st.dim, format!(" — {}", deja_core::history::describe::truncate(&Untrusted(msg).to_string(), 160))));
     }
     line
 }
@@ -201,7 +201,8 @@ pub fn example_text(r: &HistoryResult) -> Option<Cow<'_, str>> {
     }
 }
 
-/// The report of a history whose worker crashed or timed out (plain text).
+/// The report of a history whose worker crashed or timed out (plain text; the worker's
+/// stderr, the path and the message are escaped: they can quote the history or the code).
 pub fn contained_text(r: &HistoryResult) -> Option<String> {
     if !matches!(r.error_kind.as_deref(), Some(kind::CRASH | kind::TIMEOUT)) {
         return None;
@@ -213,7 +214,7 @@ pub fn contained_text(r: &HistoryResult) -> Option<String> {
     if let Some(t) = &r.worker_tail {
         text.push_str(&t.indented());
     }
-    Some(text.trim_end().to_string() + "\n")
+    Some(crate::style::escape_block(text.trim_end()).into_owned() + "\n")
 }
 
 /// `120/543 (22%) · 95.3/s · ETA 4 s · 3 failing`
@@ -236,7 +237,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 
 fn group_heading(g: &Group, st: &Styles) -> String {
     let style = if g.verdict == Verdict::Pass { st.pass } else { st.fail };
-    format!("{} {}", paint(style, format!("✗ {} ·", plural(g.count, "history", "histories"))), paint(st.bold, &g.signature))
+    format!("{} {}", paint(style, format!("✗ {} ·", plural(g.count, "history", "histories"))), paint(st.bold, Untrusted(&g.signature)))
 }
 
 /// The end of a run: failure groups (largest first), then the counts.
@@ -246,7 +247,7 @@ pub fn render_summary(w: &mut dyn Write, s: &Summary, verbose: u8, st: &Styles) 
     for g in &groups[..shown] {
         writeln!(w, "{}", group_heading(g, st))?;
         if !g.more.is_empty() {
-            let mut also: Vec<String> = g.more.iter().map(|p| deja_core::display_path(p)).collect();
+            let mut also: Vec<String> = g.more.iter().map(|p| Untrusted(&deja_core::display_path(p)).to_string()).collect();
             let rest = g.count - 1 - g.more.len();
             if rest > 0 {
                 also.push(format!("and {rest} more"));
@@ -261,7 +262,7 @@ pub fn render_summary(w: &mut dyn Write, s: &Summary, verbose: u8, st: &Styles) 
                     writeln!(w)?;
                 }
             }
-            None => writeln!(w, "  {}", g.example.message)?,
+            None => writeln!(w, "  {}", Untrusted(&g.example.message))?,
         }
         writeln!(w)?;
     }
@@ -279,7 +280,7 @@ pub fn render_summary(w: &mut dyn Write, s: &Summary, verbose: u8, st: &Styles) 
             writeln!(w, "{}", paint(st.dim, format!("sandbox: {}", counts.join(" · "))))?;
         }
         for note in &s.sandbox_notes {
-            writeln!(w, "{}", paint(st.dim, format!("  re-imported for every history: {note}")))?;
+            writeln!(w, "{}", paint(st.dim, format!("  re-imported for every history: {}", Untrusted(note))))?;
         }
     } else if !s.sandbox_notes.is_empty() {
         let n = s.sandbox_notes.len();

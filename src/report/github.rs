@@ -86,14 +86,17 @@ impl<W: Write> Reporter for GithubReporter<W> {
     }
 }
 
-/// Escaping of a workflow command's message (GitHub's `escapeData`).
+/// Escaping of a workflow command's message: the text comes from histories and user code,
+/// so other control characters (ESC, BEL, NUL…) are made visible first
+/// ([`crate::style::escape_block`]), then GitHub's `escapeData` turns line breaks into
+/// `%0A`: the whole annotation stays on one line, so nothing in it can start a command.
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    crate::style::escape_block(s).replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }
 
 /// Escaping of a workflow command's property value (GitHub's `escapeProperty`).
 fn escape_property(s: &str) -> String {
-    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+    escape_data(&crate::style::escape_terminal(s)).replace(':', "%3A").replace(',', "%2C")
 }
 
 #[cfg(test)]
@@ -113,5 +116,18 @@ mod tests {
         let a = r.annotation(&g);
         assert!(a.starts_with("::error file=app/wf.py,line=90,title=deja%3A non-determinism in Order (3 histories)::"), "{a}");
         assert!(a.contains("Activity type: 'a', not 'b'%0A100%25"), "{a}");
+    }
+
+    #[test]
+    fn untrusted_text_cannot_start_a_command_or_reach_the_terminal_raw() {
+        let evil = "\x1b]0;pwned\x07\r\n::error::x\0";
+        let mut ex = HistoryResult::error(evil, "x", format!("boom {evil}"), "sig".into());
+        ex.verdict = Verdict::Error;
+        ex.workflow_type = Some(evil.into());
+        let g = Group { signature: "sig".into(), verdict: Verdict::Error, count: 1, example: ex, more: vec![] };
+        let a = GithubReporter::new(Vec::new(), None).annotation(&g);
+        assert!(!a.chars().any(char::is_control), "{a:?}");
+        assert!(a.starts_with("::error file=\\x1b]0;pwned\\x07\\r\\n%3A%3Aerror%3A%3Ax\\0,title=deja%3A replay error in "), "{a}");
+        assert!(a.contains("::boom \\x1b]0;pwned\\x07\\r%0A\\x3a:error::x\\0%0AExample: "), "{a}");
     }
 }

@@ -2,25 +2,26 @@
 //!
 //! Written **incrementally**: the header when the run starts, one `results` entry per
 //! history as it finishes (completion order), the `summary` at the end — so memory does not
-//! grow with the corpus. It is written to `FILE.partial` and renamed over `FILE` when the
-//! run finishes, so a reader never sees half a document under the real name.
+//! grow with the corpus. It is written to a temporary file of its own beside `FILE` and
+//! renamed over `FILE` when the run finishes ([`crate::report::files`]), so a reader never
+//! sees half a document under the real name, and two runs never share a temporary file.
 //!
 //! Each entry carries the full `deja.replay/v1` report of that history (what
 //! `deja replay -o json` prints) under `report`, or `null` when nothing was replayed
 //! (unloadable file, crash, timeout).
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 
 use deja_core::model::events::{CheckEvent, Reporter};
-use super::partial_file::PartialFile;
 use deja_core::model::result::HistoryResult;
 use deja_core::model::summary::Summary;
 use deja_core::trace::{Frame, SandboxUse, Verdict};
+use super::files::{Kind, ReportFile};
 
 pub const SCHEMA: &str = "deja.check/v1";
 
@@ -137,18 +138,30 @@ impl<'a> SummaryOut<'a> {
     }
 }
 
-/// The `--json` reporter.
+/// The `--json` reporter (or `-o json`: the same document on stdout).
 pub struct JsonReporter {
-    file: PartialFile,
+    /// `--json FILE`: renamed over FILE at the end.
+    file: Option<ReportFile>,
+    /// `-o json`: the finished document is copied here at the end, so a run that stops
+    /// with an error prints only the error document, never half of this one.
+    stream: Option<Box<dyn Write + Send>>,
     out: BufWriter<File>,
     first: bool,
 }
 
 impl JsonReporter {
-    /// Create `FILE.partial` now, so an unwritable path fails before any replay.
+    /// Create the temporary file now, so an unwritable path fails before any replay.
     pub fn create(path: &Path) -> Result<JsonReporter> {
-        let (file, out) = PartialFile::create("--json", path)?;
-        Ok(JsonReporter { file, out: BufWriter::new(out), first: true })
+        let file = ReportFile::create(Kind::Json, path)?;
+        let out = BufWriter::new(file.file()?);
+        Ok(JsonReporter { file: Some(file), stream: None, out, first: true })
+    }
+
+    /// The document on a stream (`deja check -o json` writes it to stdout), written to an
+    /// anonymous temporary file while the run goes (memory stays flat).
+    pub fn to_stream(stream: Box<dyn Write + Send>) -> Result<JsonReporter> {
+        let buffer = tempfile::tempfile().context("-o json: cannot create a temporary file")?;
+        Ok(JsonReporter { file: None, stream: Some(stream), out: BufWriter::new(buffer), first: true })
     }
 
     fn write(&mut self, ev: &CheckEvent<'_>) -> std::io::Result<()> {
@@ -166,7 +179,15 @@ impl JsonReporter {
                 serde_json::to_writer_pretty(&mut self.out, &SummaryOut::of(s))?;
                 self.out.write_all(b"}\n")?;
                 self.out.flush()?;
-                self.file.finish()?;
+                if let Some(f) = &mut self.file {
+                    f.commit().map_err(std::io::Error::other)?;
+                }
+                if let Some(stream) = &mut self.stream {
+                    let mut doc = self.out.get_ref().try_clone()?;
+                    doc.seek(std::io::SeekFrom::Start(0))?;
+                    std::io::copy(&mut doc, stream)?;
+                    stream.flush()?;
+                }
             }
             CheckEvent::WorkersReady { .. } | CheckEvent::Skipped { .. } => {}
         }
@@ -176,6 +197,7 @@ impl JsonReporter {
 
 impl Reporter for JsonReporter {
     fn event(&mut self, ev: &CheckEvent<'_>) -> Result<()> {
-        self.write(ev).with_context(|| format!("--json: writing {}", self.file.path.display()))
+        let what = self.file.as_ref().map_or_else(|| "stdout".to_string(), |f| f.dest().display().to_string());
+        self.write(ev).with_context(|| format!("--json: writing {what}"))
     }
 }

@@ -10,6 +10,7 @@
 //! Only per-history *rows* are kept until the end (quick-junit serialises a whole report);
 //! a row for a passing history is a name and a time.
 
+use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -18,10 +19,10 @@ use indexmap::IndexMap;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use deja_core::model::events::{CheckEvent, Reporter};
-use super::partial_file::PartialFile;
 use deja_core::model::result::HistoryResult;
-use crate::report::check_text::contained_text;
 use deja_core::trace::Verdict;
+use super::check_text::contained_text;
+use super::files::{Kind, ReportFile};
 
 /// The suite for files that never loaded (no workflow type to file them under).
 const UNLOADED_SUITE: &str = "unloadable histories";
@@ -31,9 +32,9 @@ const FULL_TEXTS_PER_SIGNATURE: usize = 50;
 
 /// Collects test cases as results arrive; writes the file when the run finishes.
 pub struct JunitReporter {
-    /// Created up front (so an unwritable path fails before any replay), renamed over
-    /// `FILE` at the end, removed if the run never gets there.
-    file: PartialFile,
+    /// A temporary file beside `FILE`, created up front (so an unwritable path fails before
+    /// any replay), renamed over `FILE` at the end, removed if the run never gets there.
+    file: ReportFile,
     suites: IndexMap<String, TestSuite>,
     /// Per failure signature: how many seen, and the first path.
     seen: std::collections::HashMap<String, (usize, String)>,
@@ -42,7 +43,7 @@ pub struct JunitReporter {
 impl JunitReporter {
     /// Checks now that the file can be written, so a bad path fails before any replay.
     pub fn create(path: &Path) -> Result<JunitReporter> {
-        let (file, _) = PartialFile::create("--junit", path)?;
+        let file = ReportFile::create(Kind::Junit, path)?;
         Ok(JunitReporter { file, suites: IndexMap::new(), seen: Default::default() })
     }
 
@@ -76,9 +77,10 @@ impl JunitReporter {
             s.set_time(t);
         }
         report.add_test_suites(suites);
-        let xml = report.to_string().with_context(|| format!("--junit {}: serialising the report", self.file.path.display()))?;
-        std::fs::write(&self.file.partial, xml).with_context(|| format!("--junit: writing {}", self.file.partial.display()))?;
-        self.file.finish().with_context(|| format!("--junit: writing {}", self.file.path.display()))
+        let dest = self.file.dest().display().to_string();
+        let xml = report.to_string().with_context(|| format!("--junit {dest}: serialising the report"))?;
+        self.file.file()?.write_all(xml.as_bytes()).with_context(|| format!("--junit: writing {dest}"))?;
+        self.file.commit()
     }
 }
 

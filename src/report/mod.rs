@@ -7,13 +7,15 @@
 //! * [`show`] — `deja show`: a history without replaying it.
 //! * [`check_text`], [`junit`], [`json`], [`github`] — the `deja check` reporters: terminal,
 //!   JUnit XML, the `deja.check/v1` file, GitHub Actions annotations.
+//! * [`files`] — report files a CI can trust: a unique temporary file renamed into place
+//!   when the run finishes, an error report when it stops with exit 2, removed on a signal.
 //! * [`vocab`] — the words and marks all of them and the debugger share.
 
 pub mod check_text;
+pub mod files;
 pub mod github;
 pub mod json;
 pub mod junit;
-pub mod partial_file;
 pub mod replay_text;
 pub mod show;
 pub mod vocab;

@@ -9,7 +9,7 @@ use deja_core::diff::{Row, RowStatus};
 use deja_core::history::describe::truncate;
 use deja_core::model::replay::{ReplayReport, SourceExcerpt};
 use deja_core::trace::Verdict;
-use crate::style::{Styles, paint};
+use crate::style::{Styles, Untrusted, escape_terminal, paint};
 
 /// Verdict word, styled.
 pub fn verdict_word(v: Verdict, st: &Styles) -> String {
@@ -21,9 +21,9 @@ pub fn header(r: &ReplayReport, st: &Styles) -> String {
     format!(
         "{} {} {} · {} ({} events, {} workflow tasks)",
         verdict_word(r.verdict, st),
-        paint(st.bold, &r.history.workflow_type),
-        r.history.workflow_id,
-        display_path(&r.history.source),
+        paint(st.bold, Untrusted(&r.history.workflow_type)),
+        Untrusted(&r.history.workflow_id),
+        Untrusted(&display_path(&r.history.source)),
         r.history.events,
         r.history.tasks
     )
@@ -32,7 +32,7 @@ pub fn header(r: &ReplayReport, st: &Styles) -> String {
 const COL: usize = 52;
 
 fn cell(text: &str, width: usize) -> String {
-    let t = truncate(text, width);
+    let t = truncate(&escape_terminal(text), width);
     let pad = width.saturating_sub(t.chars().count());
     format!("{t}{}", " ".repeat(pad))
 }
@@ -57,11 +57,11 @@ fn row_line(row: &Row, st: &Styles, marked: bool) -> String {
             _ => "—".into(),
         },
     };
-    let site = row.emitted.as_ref().and_then(|e| e.site.as_ref()).map(|s| format!("  {}:{}", short_file(&s.file), s.line)).unwrap_or_default();
+    let site = row.emitted.as_ref().and_then(|e| e.site.as_ref()).map(|s| format!("  {}:{}", Untrusted(&short_file(&s.file)), s.line)).unwrap_or_default();
     let pointer = if marked { paint(st.fail, "▶") } else { " ".into() };
     let mut line = format!("{pointer} {} {} {}{}", paint(style, mark), cell(&left, COL), paint(style, cell(&right, COL)), paint(st.dim, site));
     if let (Some(note), RowStatus::Match) = (&row.note, row.status) {
-        line.push_str(&paint(st.dim, format!("  ({note})")));
+        line.push_str(&paint(st.dim, format!("  ({})", Untrusted(note))));
     }
     line.trim_end().to_string()
 }
@@ -89,21 +89,16 @@ fn print_task(w: &mut dyn Write, r: &ReplayReport, task: usize, mark: Option<usi
 }
 
 fn print_source(w: &mut dyn Write, src: &SourceExcerpt, st: &Styles, label: &str) -> std::io::Result<()> {
-    writeln!(w, "  {label} {}:{}", display_path(&src.file), src.line)?;
+    writeln!(w, "  {label} {}:{}", Untrusted(&display_path(&src.file)), src.line)?;
     for (n, text) in &src.lines {
+        let text = escape_terminal(text);
         if *n == src.line {
-            writeln!(w, "  {} {}", paint(st.fail, format!("▶{n:>5} │")), paint(st.bold, text))?;
+            writeln!(w, "  {} {}", paint(st.fail, format!("▶{n:>5} │")), paint(st.bold, &text))?;
         } else {
             writeln!(w, "  {}", paint(st.dim, format!(" {n:>5} │ {text}")))?;
         }
     }
     Ok(())
-}
-
-/// One line of text from the history or the user's code, made safe for a terminal:
-/// control characters (escape sequences, carriage returns…) are shown escaped.
-fn terminal_safe(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 /// Python warnings (always: the SDK warns about non-deterministic calls that do not fail
@@ -115,7 +110,7 @@ fn print_warnings_and_output(w: &mut dyn Write, r: &ReplayReport, verbose: u8, s
             Some((file, line, rest)) if line.chars().all(|c| c.is_ascii_digit()) => format!("{}:{line}: {rest}", display_path(file)),
             _ => warning.clone(),
         };
-        writeln!(w, "  {} {}", paint(st.warn, "warning:"), terminal_safe(&shown))?;
+        writeln!(w, "  {} {}", paint(st.warn, "warning:"), escape_terminal(&shown))?;
     }
     let printed: Vec<&str> = r.output.lines().collect();
     if printed.is_empty() {
@@ -124,7 +119,7 @@ fn print_warnings_and_output(w: &mut dyn Write, r: &ReplayReport, verbose: u8, s
     if verbose > 0 {
         writeln!(w, "  {}", paint(st.dim, "the workflow code printed:"))?;
         for line in printed {
-            writeln!(w, "    {}", terminal_safe(line))?;
+            writeln!(w, "    {}", escape_terminal(line))?;
         }
     } else {
         let n = printed.len();
@@ -143,19 +138,26 @@ fn print_states(w: &mut dyn Write, r: &ReplayReport, st: &Styles) -> std::io::Re
         let Some(state) = &t.state else { continue };
         writeln!(w, "  {}", paint(st.accent, format!("activation {} · history length {} · {}", i + 1, t.history_length, t.jobs.join(", "))))?;
         for (name, v) in &state.queries {
-            let shown = match (v.get("result"), v.get("error")) {
-                (Some(serde_json::Value::String(res)), _) => res.clone(),
-                (Some(res), _) => res.to_string(),
-                (None, Some(err)) => paint(st.fail, format!("error: {}", err.as_str().map(str::to_string).unwrap_or_else(|| err.to_string()))),
-                _ => v.to_string(),
-            };
-            writeln!(w, "    query {name} = {}", terminal_safe(&truncate(&shown, 200)))?;
+            let shown = query_text(v, st);
+            writeln!(w, "    query {} = {shown}", Untrusted(name))?;
         }
         for (name, v) in &state.fields {
-            writeln!(w, "    {} = {}", paint(st.dim, terminal_safe(name)), terminal_safe(&truncate(v, 200)))?;
+            writeln!(w, "    {} = {}", paint(st.dim, escape_terminal(name)), escape_terminal(&truncate(v, 200)))?;
         }
     }
     Ok(())
+}
+
+/// A recorded query result (`{"result": …}` or `{"error": …}`), cut to 200 characters and
+/// escaped before it is painted: the colour's own escape codes must stay codes.
+fn query_text(v: &serde_json::Value, st: &Styles) -> String {
+    let safe = |text: &str| escape_terminal(&truncate(text, 200)).into_owned();
+    match (v.get("result"), v.get("error")) {
+        (Some(serde_json::Value::String(res)), _) => safe(res),
+        (Some(res), _) => safe(&res.to_string()),
+        (None, Some(err)) => paint(st.fail, safe(&format!("error: {}", err.as_str().map(str::to_string).unwrap_or_else(|| err.to_string())))),
+        _ => safe(&v.to_string()),
+    }
 }
 
 /// The full report as a string, coloured or plain (what a `deja check` worker sends back
@@ -179,7 +181,7 @@ pub fn print_report(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Style
         writeln!(w, "  {}", paint(st.dim, format!("replayed up to the workflow task containing event {until} (--until)")))?;
     }
     if r.verdict != Verdict::Pass {
-        writeln!(w, "  {}", r.message)?;
+        writeln!(w, "  {}", Untrusted(&r.message))?;
     }
     print_warnings_and_output(w, r, verbose, st)?;
     match r.verdict {
@@ -201,8 +203,8 @@ pub fn print_report(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Style
                 )?;
                 let hist = d.row.recorded.as_ref().map(|x| format!("event {} {} {}", x.event_id, x.item.event_type, x.item.label));
                 let code = d.row.emitted.as_ref().map(|x| format!("{} {}", x.item.command, x.item.label));
-                writeln!(w, "    history recorded: {}", hist.unwrap_or_else(|| "nothing here".into()))?;
-                writeln!(w, "    code emitted:     {}", code.unwrap_or_else(|| "nothing here".into()))?;
+                writeln!(w, "    history recorded: {}", Untrusted(&hist.unwrap_or_else(|| "nothing here".into())))?;
+                writeln!(w, "    code emitted:     {}", Untrusted(&code.unwrap_or_else(|| "nothing here".into())))?;
                 writeln!(w)?;
                 writeln!(w, "{}", columns_header(st))?;
                 if d.task.index > 0 && verbose == 0 {
@@ -226,9 +228,9 @@ pub fn print_report(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Style
         }
         Verdict::WorkflowTaskFailure | Verdict::Error => {
             for f in &r.frames {
-                writeln!(w, "    at {f}")?;
+                writeln!(w, "    at {}", Untrusted(&f.to_string()))?;
                 if !f.code.is_empty() {
-                    writeln!(w, "       {}", paint(st.dim, f.code.trim()))?;
+                    writeln!(w, "       {}", paint(st.dim, Untrusted(f.code.trim())))?;
                 }
             }
             if let Some(src) = &r.source {
@@ -241,10 +243,10 @@ pub fn print_report(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Style
                 // The code raised and the SDK failed the workflow with it (as history
                 // recorded): replay passes, but say what was raised and where.
                 for e in r.alignment.rows.iter().filter_map(|row| row.emitted.as_ref()).filter(|e| e.item.kind == Kind::FailWorkflow) {
-                    let at = e.site.as_ref().map(|s| format!(" at {s}")).unwrap_or_default();
-                    writeln!(w, "  the workflow code raised{at}: {}", terminal_safe(&e.item.detail))?;
+                    let at = e.site.as_ref().map(|s| format!(" at {}", Untrusted(&s.to_string()))).unwrap_or_default();
+                    writeln!(w, "  the workflow code raised{at}: {}", escape_terminal(&e.item.detail))?;
                     if let Some(code) = e.site.as_ref().map(|s| s.code.trim()).filter(|c| !c.is_empty()) {
-                        writeln!(w, "    {}", paint(st.dim, terminal_safe(code)))?;
+                        writeln!(w, "    {}", paint(st.dim, escape_terminal(code)))?;
                     }
                 }
                 writeln!(w, "{}", columns_header(st))?;
@@ -261,8 +263,24 @@ pub fn print_report(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Style
     if verbose > 0 && !r.raw.is_empty() && r.verdict != Verdict::Pass {
         writeln!(w, "\n  {}", paint(st.dim, "SDK failure text:"))?;
         for l in r.raw.lines() {
-            writeln!(w, "    {}", paint(st.dim, l))?;
+            writeln!(w, "    {}", paint(st.dim, Untrusted(l)))?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_results_are_escaped_before_they_are_painted() {
+        let mut st = Styles::default();
+        st.colorize();
+        let err = query_text(&serde_json::json!({"error": "bad\x1b[2Jthing"}), &st);
+        assert_eq!(err, paint(st.fail, "error: bad\\x1b[2Jthing"), "{err:?}");
+        assert!(err.starts_with('\x1b'), "the colour stays a colour: {err:?}");
+        let ok = query_text(&serde_json::json!({"result": "line\nnext"}), &st);
+        assert_eq!(ok, "line\\nnext");
+    }
 }

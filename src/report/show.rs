@@ -5,7 +5,7 @@ use std::io::Write;
 use deja_core::history::describe::{group_line, truncate};
 use deja_core::history::tasks::{Timeline, is_task_bookkeeping};
 use deja_core::history::{EventType, LoadedHistory, event_type, event_type_name};
-use crate::style::{Styles, paint};
+use crate::style::{Styles, Untrusted, escape_terminal, paint};
 
 /// Options of `deja show`.
 pub struct ShowOptions {
@@ -113,8 +113,8 @@ pub fn print_text(w: &mut dyn Write, h: &LoadedHistory, opts: &ShowOptions, st: 
     writeln!(
         w,
         "{} {}  {} events, {} workflow tasks, {}",
-        paint(st.bold, &model.workflow_type),
-        paint(st.dim, format!("id={}", model.workflow_id)),
+        paint(st.bold, Untrusted(&model.workflow_type)),
+        paint(st.dim, format!("id={}", Untrusted(&model.workflow_id))),
         model.events,
         total_tasks,
         fmt
@@ -141,7 +141,7 @@ pub fn print_text(w: &mut dyn Write, h: &LoadedHistory, opts: &ShowOptions, st: 
             } else {
                 anstyle::Style::new()
             };
-            writeln!(w, "  {:>5}  {}{}", g.event_id, paint(line_style, truncate(&g.line, 200)), followers)?;
+            writeln!(w, "  {:>5}  {}{}", g.event_id, paint(line_style, truncate(&escape_terminal(&g.line), 200)), followers)?;
         }
     }
     Ok(())

@@ -47,15 +47,16 @@ pub enum DiscoverError {
     NotFound { arg: String },
     #[error("{arg}: invalid glob pattern: {msg}")]
     BadGlob { arg: String, msg: String },
-    #[error("{path}: cannot read: {source}")]
-    Io { path: String, source: std::io::Error },
+    #[error("{path}: cannot read: {error}")]
+    Io { path: String, error: std::io::Error },
 }
 
 /// Expand the arguments (in order, duplicates dropped) and keep this shard's files.
-pub fn discover(args: &[String], partition: Option<Partition>) -> Result<Discovered, DiscoverError> {
+/// Arguments are paths (not necessarily UTF-8); a glob pattern must be UTF-8 text.
+pub fn discover<P: AsRef<Path>>(args: &[P], partition: Option<Partition>) -> Result<Discovered, DiscoverError> {
     let mut all = Vec::new();
     for arg in args {
-        expand_arg(arg, &mut all)?;
+        expand_arg(arg.as_ref(), &mut all)?;
     }
     let mut seen = HashSet::new();
     all.retain(|c: &Candidate| seen.insert(std::fs::canonicalize(&c.path).unwrap_or_else(|_| c.path.clone())));
@@ -70,8 +71,7 @@ fn is_glob(arg: &str) -> bool {
     arg.contains(['*', '?', '['])
 }
 
-fn expand_arg(arg: &str, out: &mut Vec<Candidate>) -> Result<(), DiscoverError> {
-    let path = Path::new(arg);
+fn expand_arg(path: &Path, out: &mut Vec<Candidate>) -> Result<(), DiscoverError> {
     if path.is_dir() {
         return walk(path, path, out);
     }
@@ -80,15 +80,15 @@ fn expand_arg(arg: &str, out: &mut Vec<Candidate>) -> Result<(), DiscoverError> 
         out.push(candidate(path, root, false)?);
         return Ok(());
     }
-    if !is_glob(arg) {
-        return Err(DiscoverError::NotFound { arg: arg.to_string() });
-    }
+    let Some(arg) = path.to_str().filter(|a| is_glob(a)) else {
+        return Err(DiscoverError::NotFound { arg: path.display().to_string() });
+    };
     let root = glob_root(arg);
     // Like a shell: `*` does not match a leading dot (hidden files and directories).
     let opts = glob::MatchOptions { require_literal_leading_dot: true, ..glob::MatchOptions::new() };
     let paths = glob::glob_with(arg, opts).map_err(|e| DiscoverError::BadGlob { arg: arg.to_string(), msg: e.to_string() })?;
     for entry in paths {
-        let p = entry.map_err(|e| DiscoverError::Io { path: e.path().display().to_string(), source: e.into() })?;
+        let p = entry.map_err(|e| DiscoverError::Io { path: e.path().display().to_string(), error: e.into() })?;
         if p.is_dir() {
             walk(&p, &root, out)?;
         } else if p.is_file() {
@@ -113,7 +113,7 @@ fn glob_root(pattern: &str) -> PathBuf {
 }
 
 fn walk(dir: &Path, root: &Path, out: &mut Vec<Candidate>) -> Result<(), DiscoverError> {
-    let io = |source| DiscoverError::Io { path: dir.display().to_string(), source };
+    let io = |error| DiscoverError::Io { path: dir.display().to_string(), error };
     let mut entries: Vec<std::fs::DirEntry> = std::fs::read_dir(dir).map_err(io)?.collect::<Result<_, _>>().map_err(io)?;
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
@@ -135,7 +135,7 @@ fn is_history_ext(p: &Path) -> bool {
 }
 
 fn candidate(path: &Path, root: &Path, lenient: bool) -> Result<Candidate, DiscoverError> {
-    let size = std::fs::metadata(path).map_err(|source| DiscoverError::Io { path: path.display().to_string(), source })?.len();
+    let size = std::fs::metadata(path).map_err(|error| DiscoverError::Io { path: path.display().to_string(), error })?.len();
     Ok(Candidate { path: path.to_path_buf(), key: key_of(path, root), size, lenient })
 }
 

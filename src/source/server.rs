@@ -9,6 +9,8 @@ use futures::StreamExt;
 
 use deja_core::history::{self, LoadedHistory, Source};
 
+use crate::style::Untrusted;
+
 /// The runtime for gRPC work (also `deja fetch`'s).
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting the async runtime")
@@ -24,7 +26,7 @@ pub fn fetch_one(server: &deja_fetch::ConnectionArgs, workflow_id: &str, run_id:
     })?;
     drop(rt);
     if fetched.is_running() {
-        eprintln!("deja: note: {workflow_id} is still running; replaying its history as it stands ({} events)", fetched.event_count());
+        eprintln!("deja: note: {} is still running; replaying its history as it stands ({} events)", Untrusted(workflow_id), fetched.event_count());
     }
     let bytes = prost::Message::encode_to_vec(&fetched.history);
     let source = Source::Server(format!("{}/{}/{}", config.namespace, fetched.workflow_id, fetched.run_id));

@@ -585,3 +585,18 @@ fn steps_fill_in_as_the_first_replay_goes() {
     a.add_steps(steps[..1].to_vec());
     assert!(matches!(a.replay, Replay::Ready(_)));
 }
+
+#[test]
+fn history_strings_are_shown_escaped() {
+    let evil = "\x1b]0;pwned\x07\r\n::error::x\0";
+    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(CART).expect("cart")).expect("JSON");
+    doc["events"][0]["workflowExecutionStartedEventAttributes"]["workflowId"] = format!("cart-{evil}").into();
+    doc["events"][5]["workflowExecutionSignaledEventAttributes"]["signalName"] = format!("sig-{evil}").into();
+    let path = std::env::temp_dir().join(format!("deja-tui-evil-{}.json", std::process::id()));
+    std::fs::write(&path, serde_json::to_vec(&doc).expect("JSON")).expect("write");
+    let a = app(&path.display().to_string(), CODE, &[]);
+    let s = screen(&a, 160, 50);
+    let _ = std::fs::remove_file(&path);
+    assert!(s.contains(r"cart-\x1b]0;pwned\x07\r\n::error::x\0"), "{s}");
+    assert!(s.contains(r"sig-\x1b]0;pwned\x07\r\n::error::x\0"), "{s}");
+}

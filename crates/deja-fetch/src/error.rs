@@ -135,8 +135,8 @@ pub enum FetchError {
     },
 
     // ---- local files ----------------------------------------------------------------
-    #[error("cannot write {}: {source}", path.display())]
-    Write { path: PathBuf, source: io::Error },
+    #[error("cannot write {}: {error}", path.display())]
+    Write { path: PathBuf, error: io::Error },
 
     #[error("{0}")]
     Internal(String),
@@ -525,7 +525,7 @@ fn describe_tls_error(err: &rustls::Error, config: &ConnectionConfig) -> (String
             "renew the server certificate (or check this machine's clock)".into(),
         ),
         R::InvalidCertificate(other) => (
-            format!("the server's certificate was rejected ({other:?})"),
+            format!("the server's certificate was rejected: {}", certificate_problem(other)),
             "check the server certificate and --tls-ca-path".into(),
         ),
         R::AlertReceived(alert @ (A::CertificateRequired | A::BadCertificate | A::UnknownCA
@@ -548,7 +548,17 @@ fn describe_tls_error(err: &rustls::Error, config: &ConnectionConfig) -> (String
             "the server does not offer HTTP/2 (ALPN h2)".into(),
             "check that the address is a gRPC endpoint (a TLS proxy must pass HTTP/2 through)".into(),
         ),
+        R::Other(o) => (o.to_string(), "check the TLS options (--tls-*)".into()),
         other => (other.to_string(), "check the TLS options (--tls-*)".into()),
+    }
+}
+
+/// A certificate problem in words: rustls's Display falls back to a debug dump for some
+/// variants (`Other(OtherError(..))`), so the wrapped error is asked directly.
+fn certificate_problem(e: &rustls::CertificateError) -> String {
+    match e {
+        rustls::CertificateError::Other(o) => o.to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -559,6 +569,28 @@ mod tests {
 
     fn cfg() -> ConnectionConfig {
         ConnectionConfig::new("temporal.example:7233", "prod")
+    }
+
+    #[test]
+    fn tls_errors_are_words_not_debug_dumps() {
+        let inner = std::sync::Arc::new(std::io::Error::other("unsupported critical extension"));
+        for err in [
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
+                inner.clone(),
+            ))),
+            rustls::Error::Other(rustls::OtherError(inner)),
+        ] {
+            let (reason, hint) = describe_tls_error(&err, &cfg());
+            assert!(
+                reason.contains("unsupported critical extension"),
+                "{reason}"
+            );
+            assert!(
+                !reason.contains("OtherError") && !reason.contains("Other("),
+                "{reason}"
+            );
+            assert!(hint.contains("--tls"), "{hint}");
+        }
     }
 
     #[test]

@@ -184,7 +184,7 @@ pub async fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FetchError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let werr = |p: &Path| {
         let p = p.to_path_buf();
-        move |source| FetchError::Write { path: p, source }
+        move |error| FetchError::Write { path: p, error }
     };
     tokio::fs::create_dir_all(dir).await.map_err(werr(dir))?;
     let name = path

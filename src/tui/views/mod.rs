@@ -151,17 +151,17 @@ fn render_header(app: &App, area: Rect, buf: &mut Buffer) {
     let first = Line::from(vec![
         Span::styled("deja debug ", th.bold),
         Span::styled(verdict, style),
-        Span::raw(format!(
+        Span::raw(crate::style::escape_terminal(&format!(
             " · {} {} · {} vs {}",
             h.workflow_type(),
             h.workflow_id,
             deja_core::display_path(&h.source.to_string()),
             app.code_label
-        )),
+        )).into_owned()),
     ]);
     buf.set_line(area.x, area.y, &first, area.width);
     if area.height > 1 {
-        buf.set_line(area.x, area.y + 1, &Line::from(Span::raw(format!("  {second}"))), area.width);
+        buf.set_line(area.x, area.y + 1, &Line::from(Span::raw(format!("  {}", crate::style::Untrusted(&second)))), area.width);
     }
 }
 
@@ -190,7 +190,7 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
     }
     if let Some(m) = &app.message {
         left.push_str(" · ");
-        left.push_str(m);
+        left.push_str(&crate::style::escape_terminal(m));
     }
     let right = " ? help · q quit ";
     let room = (area.width as usize).saturating_sub(right.chars().count());
@@ -232,7 +232,8 @@ pub const LEGEND: &[&str] = &[
     "step      = same  ≠ differs  · no command expected",
     "          - only in history  + only from the code",
 ];
-/// `text` styled, as an owned line.
+/// `text` styled, as an owned line; control characters from histories and user code are
+/// shown escaped ([`crate::style::escape_terminal`]), never passed to the terminal.
 pub fn line(text: impl Into<String>, style: Style) -> Line<'static> {
-    Line::from(Span::styled(text.into(), style))
+    Line::from(Span::styled(crate::style::escape_terminal(&text.into()).into_owned(), style))
 }

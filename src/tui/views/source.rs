@@ -141,7 +141,7 @@ pub fn render(app: &App, tabs: &[Pane], area: Rect, buf: &mut Buffer) {
         let (m, style) = if marked { ("▶", th.marked) } else { (" ", th.text) };
         let line = Line::from(vec![
             Span::styled(format!("{m}{:>numw$} │ ", i + 1), if marked { th.marked } else { th.dim }),
-            Span::styled(text.as_str(), style),
+            Span::styled(crate::style::escape_terminal(text), style),
         ]);
         buf.set_line(body.x, y, &line, body.width);
     }

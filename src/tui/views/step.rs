@@ -255,6 +255,7 @@ pub fn split_width(width: usize, (left, right): (usize, usize)) -> usize {
 #[allow(clippy::too_many_arguments)]
 fn columns(area: Rect, buf: &mut Buffer, th: &Theme, lw: usize, (left, right): (&str, &str), prefix: &str, ls: Style, rs: Style) {
     let w = area.width as usize;
+    let (left, right) = (&*crate::style::escape_terminal(left), &*crate::style::escape_terminal(right));
     if w < 12 {
         buf.set_stringn(area.x, area.y, format!("{prefix}{left}"), w, ls);
         return;

@@ -126,7 +126,7 @@ fn row_line(app: &App, row: Row, is_cursor: bool, idw: usize) -> Line<'_> {
                 Span::styled(div.to_string(), style_all(th.fail)),
                 Span::styled(format!(" {id:>idw$} "), style_all(th.dim)),
                 Span::styled(fold.to_string(), style_all(th.text)),
-                Span::styled(info.text.as_str(), style_all(style)),
+                Span::styled(crate::style::escape_terminal(&info.text), style_all(style)),
             ])
         }
     }

@@ -98,6 +98,20 @@ fn is_well_known(m: &MessageDescriptor) -> bool {
 }
 
 fn fix_enum(e: &EnumDescriptor, v: &mut Value, path: &[String], changed: &mut bool) -> Result<(), WalkError> {
+    if let Value::Number(n) = v {
+        // proto3 JSON also allows an enum's number; one this build does not know is named
+        // here (serde's own message would list every value of the enum).
+        if n.as_i64().and_then(|i| i32::try_from(i).ok()).is_some_and(|i| e.get_value(i).is_some()) {
+            return Ok(());
+        }
+        let max = e.values().map(|v| v.number()).max().unwrap_or(0);
+        return Err(WalkError::UnknownEnum {
+            field: path.join("."),
+            value: n.to_string(),
+            enum_name: e.full_name().to_string(),
+            expected: format!("a number from 0 to {max}, or a name such as {}", e.values().nth(1).map_or_else(|| "…".to_string(), |v| v.name().to_string())),
+        });
+    }
     let Value::String(s) = v else { return Ok(()) };
     if e.get_value_by_name(s).is_some() {
         return Ok(());
@@ -114,7 +128,7 @@ fn fix_enum(e: &EnumDescriptor, v: &mut Value, path: &[String], changed: &mut bo
         field: path.join("."),
         value: format!("{s:?}"),
         enum_name: e.full_name().to_string(),
-        expected: format!("{}{}", expected.join(", "), if e.values().len() > 6 { ", …" } else { "" }),
+        expected: format!("one of {}{}", expected.join(", "), if e.values().len() > 6 { ", …" } else { "" }),
     })
 }
 

@@ -19,8 +19,8 @@ use super::{EventType, Format, LoadedHistory, Source, WorkflowIdSource, event_ty
 /// where it can, the event and field, and says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("{path}: cannot read the file: {source}")]
-    Io { path: String, source: std::io::Error },
+    #[error("{path}: cannot read the file: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error("{path}:{line}:{column}: malformed JSON: {msg}")]
     Syntax { path: String, line: usize, column: usize, msg: String },
     #[error(
@@ -30,7 +30,8 @@ pub enum LoadError {
     Truncated { path: String, line: usize, column: usize },
     #[error(
         "{path}: event {event_id}, field `{field}`: unknown enum value {value} for {enum_name}; \
-         the SDK would silently read it as 0 (expected one of {expected})"
+         the SDK would silently read it as 0 (expected {expected}). \
+         A history from a newer Temporal server than this deja knows? Upgrade deja; otherwise fix the value in the file"
     )]
     UnknownEnum { path: String, event_id: String, field: String, value: String, enum_name: String, expected: String },
     #[error(
@@ -50,6 +51,12 @@ pub enum LoadError {
     BrokenHistory { path: String, why: String },
     #[error("{path}: empty history: the file has no events")]
     Empty { path: String },
+    #[error(
+        "{path}: the file is empty ({bytes} bytes{blank}): not a history. Export it again \
+         (`deja fetch --workflow-id ID` or `temporal workflow show -w ID -o json > FILE`)",
+        blank = if *bytes > 0 { ", all whitespace" } else { "" }
+    )]
+    EmptyFile { path: String, bytes: usize },
     #[error(
         "{path}: events out of order or missing: position {position} holds event id {found}, expected {expected}; \
          a history must hold every event from 1 on, in order"
@@ -73,13 +80,21 @@ impl LoadError {
 /// `workflow_id_flag` is the user's `--workflow-id`, used when the history itself does not
 /// say (histories from servers before 1.21 and bare event lists).
 pub fn load_path(path: &Path, workflow_id_flag: Option<&str>) -> Result<LoadedHistory, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
+    let bytes = std::fs::read(path).map_err(|error| LoadError::Io { path: path.display().to_string(), error })?;
     load_bytes(&bytes, Source::File(path.to_path_buf()), workflow_id_flag)
 }
 
 /// Load from bytes already in memory (files, server downloads, tests).
 pub fn load_bytes(bytes: &[u8], source: Source, workflow_id_flag: Option<&str>) -> Result<LoadedHistory, LoadError> {
     let path = source.to_string();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(LoadError::EmptyFile { path, bytes: bytes.len() });
+    }
+    // Editors on Windows save JSON with a UTF-8 byte order mark; JSON parsers do not take it.
+    let bytes = match bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        Some(rest) if !has_binary_extension(&source) => rest,
+        _ => bytes,
+    };
     let parsed = if looks_binary(&source, bytes) { parse_binary(bytes, &path)? } else { parse_json(bytes, &path)? };
     validate(&parsed.history, &path)?;
     let (workflow_id, workflow_id_source) = pick_workflow_id(&parsed, &source, workflow_id_flag);
@@ -99,6 +114,11 @@ struct Parsed {
     format: Format,
     wrapper_workflow_id: Option<String>,
     run_id: Option<String>,
+}
+
+fn has_binary_extension(source: &Source) -> bool {
+    let Source::File(p) = source else { return false };
+    p.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("binpb") || e.eq_ignore_ascii_case("pb"))
 }
 
 fn looks_binary(source: &Source, bytes: &[u8]) -> bool {
@@ -129,7 +149,7 @@ fn parse_binary(bytes: &[u8], path: &str) -> Result<Parsed, LoadError> {
 #[serde(rename_all = "camelCase")]
 struct RawDoc<'a> {
     #[serde(default, borrow)]
-    events: Option<Vec<&'a serde_json::value::RawValue>>,
+    events: Option<RawEvents<'a>>,
     #[serde(default, borrow)]
     history: Option<RawHistory<'a>>,
     #[serde(default)]
@@ -141,7 +161,51 @@ struct RawDoc<'a> {
 #[derive(Deserialize)]
 struct RawHistory<'a> {
     #[serde(default, borrow)]
-    events: Option<Vec<&'a serde_json::value::RawValue>>,
+    events: Option<RawEvents<'a>>,
+}
+
+/// An events list, each event kept as raw text. An element that is not a JSON object
+/// stops the scan right there: a 200 MB array of numbers is refused at its first element,
+/// not after building a list of 50 million values and a full `Value` tree.
+struct RawEvents<'a>(Vec<&'a serde_json::value::RawValue>);
+
+/// Starts the message of the error [`RawEvents`] stops with.
+const NOT_AN_EVENT: &str = "deja: element is not an event: ";
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawEvents<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = RawEvents<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of events")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<RawEvents<'a>, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+                while let Some(raw) = seq.next_element::<&'de serde_json::value::RawValue>()? {
+                    if !raw.get().starts_with('{') {
+                        let kind = raw_kind(raw.get());
+                        return Err(serde::de::Error::custom(format!("{NOT_AN_EVENT}element {} of the events list is {kind}", out.len() + 1)));
+                    }
+                    out.push(raw);
+                }
+                Ok(RawEvents(out))
+            }
+        }
+        d.deserialize_seq(V(std::marker::PhantomData))
+    }
+}
+
+/// `a number`, `a string`… for raw JSON text.
+fn raw_kind(raw: &str) -> &'static str {
+    match raw.as_bytes().first() {
+        Some(b'"') => "a string",
+        Some(b'[') => "a list",
+        Some(b'{') => "an object",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
 }
 
 /// Below this many events one thread is quicker than starting more.
@@ -192,15 +256,26 @@ fn parse_json(bytes: &[u8], path: &str) -> Result<Parsed, LoadError> {
             return Err(LoadError::Syntax { path: path.into(), line, column: 0, msg: "the file is not UTF-8 text".into() });
         }
     };
-    let bare_array = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    // The top-level shape first: a history is an object (or a bare list of event objects).
+    let first = text.trim_start().chars().next();
+    if !matches!(first, Some('{' | '[')) {
+        let kind = raw_kind(text.trim_start());
+        return Err(LoadError::NotAHistory { path: path.into(), why: format!("the file holds {kind}, not a JSON object with an `events` list") });
+    }
+    let bare_array = first == Some('[');
     let scanned = if bare_array {
-        serde_json::from_str::<Vec<&serde_json::value::RawValue>>(text)
-            .map(|events| RawDoc { events: Some(events), history: None, workflow_id: None, run_id: None })
+        serde_json::from_str::<RawEvents>(text).map(|events| RawDoc { events: Some(events), history: None, workflow_id: None, run_id: None })
     } else {
         serde_json::from_str::<RawDoc>(text)
     };
     let doc = match scanned {
         Ok(doc) => doc,
+        Err(e) if e.is_data() && e.to_string().starts_with(NOT_AN_EVENT) => {
+            let why = strip_position(&e.to_string()).trim_start_matches(NOT_AN_EVENT).to_string();
+            // It has an events list, so it is a broken history (an error row in `deja
+            // check`), not a file a directory walk may skip.
+            return Err(LoadError::BrokenHistory { path: path.into(), why: format!("{why}, not an event object; is this a Temporal history export?") });
+        }
         Err(e) if e.is_eof() => return Err(LoadError::Truncated { path: path.into(), line: e.line(), column: e.column() }),
         Err(e) if e.is_syntax() => {
             return Err(LoadError::Syntax { path: path.into(), line: e.line(), column: e.column(), msg: strip_position(&e.to_string()) });
@@ -208,7 +283,7 @@ fn parse_json(bytes: &[u8], path: &str) -> Result<Parsed, LoadError> {
         Err(e) => return parse_json_slow(bytes, path, e),
     };
     let raw = match (doc.events, doc.history.and_then(|h| h.events)) {
-        (Some(events), _) | (None, Some(events)) => events,
+        (Some(RawEvents(events)), _) | (None, Some(RawEvents(events))) => events,
         (None, None) => {
             return Err(LoadError::NotAHistory {
                 path: path.into(),

@@ -177,6 +177,13 @@ fn not_a_history_is_a_kind_of_its_own() {
     assert!(matches!(e, LoadError::BrokenHistory { .. }), "{e:?}");
     assert!(!e.is_not_a_history(), "{e:?}");
     assert!(e.to_string().contains("starts with WorkflowExecutionStarted"), "{e}");
+    // An events list whose elements are not event objects is refused early, and is a
+    // broken history too (it has an events list), never skipped.
+    for (doc, name) in [(&b"[1, 2, 3]"[..], "numbers.json"), (br#"{"events": ["a", "b"]}"#, "strings.json")] {
+        let e = err_of(doc, name);
+        assert!(matches!(e, LoadError::BrokenHistory { .. }), "{name}: {e:?}");
+        assert!(e.to_string().contains("element 1 of the events list is a"), "{name}: {e}");
+    }
 }
 
 #[test]

@@ -6,7 +6,9 @@
 //! * [`events`] — [`events::CheckEvent`], the stream a check run emits, and the
 //!   [`events::Reporter`] trait every check reporter implements.
 //! * [`summary`] — counts and failure groups of a run, and its exit code.
+//! * [`core_message`] — core's failure messages without their Rust debug dumps.
 
+pub mod core_message;
 pub mod events;
 pub mod replay;
 pub mod result;

@@ -161,9 +161,14 @@ impl ReplayReport {
     }
 }
 
-/// Core's message without the "Nondeterminism error:" preamble (the verdict says that).
+/// Core's message without the "Nondeterminism error:" preamble (the verdict says that),
+/// and without core's Rust debug dump (`Failure { failure: Some(Failure { message: "…", … }) }`):
+/// the `message: "…"` string inside it is the part a person reads (the dump stays in
+/// `raw`, shown with `-v`).
 pub fn clean_message(m: &str) -> String {
-    let m = m.trim();
+    let undumped = super::core_message::rust_debug_message(m);
+    let short = super::core_message::shorten_event_dumps(undumped.as_deref().unwrap_or(m));
+    let m = short.trim();
     for p in ["Nondeterminism error: ", "Workflow activation completion failed: "] {
         if let Some(i) = m.find(p) {
             let code = m[..i].trim();
