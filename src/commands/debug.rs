@@ -38,11 +38,33 @@ pub fn run(args: DebugArgs, verbose: u8, color: ColorChoice) -> Result<u8> {
     replays.start();
     let mut app = App::replaying(history, Theme::new(color.should_colorize(true)), code_label);
     let mut first_frame = None;
-    crate::tui::run_in_terminal(&mut app, &mut replays, || first_frame = Some(started.elapsed()))?;
-    if verbose > 0 {
-        eprintln!("deja debug: first frame at {:.0} ms", first_frame.unwrap_or_default().as_secs_f64() * 1e3);
-    }
-    Ok(exit::OK)
+    let outcome = crate::tui::run_in_terminal(&mut app, &mut replays, || first_frame = Some(started.elapsed()));
+    // The terminal is restored. The replay thread may still be inside Python (quit
+    // mid-replay): a normal process exit would run destructors and atexit handlers under
+    // it (the SDK core's runtime among them) and can crash the process on its way out.
+    // Nothing is left to clean up, so leave at once, as the check workers do.
+    let code = match outcome {
+        Ok(()) => {
+            if verbose > 0 {
+                eprintln!("deja debug: first frame at {:.0} ms", first_frame.unwrap_or_default().as_secs_f64() * 1e3);
+            }
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("deja: error: {}", crate::style::Untrusted(&format!("{e:#}")));
+            exit::ERROR
+        }
+    };
+    leave_now(code)
+}
+
+/// Flush and end the process without running exit handlers (see `run`).
+fn leave_now(code: u8) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: _exit only ends the process; no Rust state is observed afterwards.
+    unsafe { libc::_exit(i32::from(code)) }
 }
 
 /// Replays through the embedded Python. Python is started on first use; every replay
