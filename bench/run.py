@@ -21,7 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = ROOT / ".venv/bin/python"
-DEJA = ROOT / "target/release/deja"
+# DEJA_BIN: another build to measure (e.g. the previous release, for before/after numbers).
+DEJA = Path(os.environ.get("DEJA_BIN") or ROOT / "target/release/deja")
 BIG = ROOT / "histories/catalog_reindex_large.json"
 CODE = "histories/code/workflows.py"
 
@@ -84,7 +85,8 @@ def main() -> None:
     for script in ("bench/check_bench.py", "bench/fetch_bench.py"):
         if (ROOT / script).exists():
             print()
-            subprocess.run([str(PY), script], cwd=ROOT, check=False)
+            args = ["--deja", str(DEJA)] if script == "bench/check_bench.py" else []
+            subprocess.run([str(PY), script, *args], cwd=ROOT, check=False)
 
 
 if __name__ == "__main__":
