@@ -147,3 +147,17 @@ fn a_release_older_than_supported_is_refused_with_the_fix() {
     assert_eq!(code(&out), 0);
     assert!(stdout(&out).contains("temporalio 1.9.0 is older than deja supports"), "{}", stdout(&out));
 }
+
+/// What `--version` prints comes from the user's environment (its path, the SDK's
+/// version string, error texts): control characters are shown, never sent raw.
+#[test]
+fn version_report_escapes_what_the_environment_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join("venv\x1b]0;pwned\x07");
+    std::fs::create_dir_all(&env).unwrap();
+    let out = deja().arg("--version").env("VIRTUAL_ENV", &env).output().unwrap();
+    assert_eq!(code(&out), 0);
+    let text = stdout(&out);
+    assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text:?}");
+    assert!(text.contains("venv\\x1b]0;pwned\\x07"), "{text}");
+}

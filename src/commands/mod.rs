@@ -72,10 +72,10 @@ pub fn resolve_code(args: &WorkflowArgs, queries: &[String], record_state: bool)
 pub fn start_python(setup: &CodeSetup, verbose: u8) -> Result<(Interpreter, Session)> {
     let (interp, session) = crate::replay::start(setup.python_env.as_deref(), &setup.code).map_err(|e| explain(e, verbose))?;
     if let Some(notice) = &interp.sdk.notice {
-        eprintln!("deja: note: {notice}");
+        eprintln!("deja: note: {}", crate::style::Untrusted(notice));
     }
     if verbose > 0 {
-        eprintln!("deja: {}", interp.sdk.describe());
+        eprintln!("deja: {}", crate::style::Untrusted(&interp.sdk.describe()));
     }
     Ok((interp, session))
 }

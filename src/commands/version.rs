@@ -7,6 +7,12 @@ use crate::replay::embed::Interpreter;
 use crate::replay::pyenv;
 
 pub fn report() -> String {
+    // Paths, the version string and error texts come from the user's environment: each
+    // line is shown with its control characters made visible (deja's own words have none).
+    raw_report().lines().map(|l| format!("{}\n", crate::style::escape_terminal(l))).collect()
+}
+
+fn raw_report() -> String {
     let mut out = format!("deja {}\n", env!("CARGO_PKG_VERSION"));
     let env = match pyenv::resolve(None) {
         Ok(env) => env,

@@ -158,10 +158,10 @@ impl<W: Write> Reporter for TextReporter<W> {
                 }
                 self.started = Instant::now();
                 if let Some(notice) = &sdk.notice {
-                    self.note(&format!("note: {notice}"));
+                    self.note(&format!("note: {}", Untrusted(notice)));
                 }
                 if self.opts.verbose > 0 && !self.opts.quiet {
-                    self.note(&format!("{}; workflows: {}", sdk.describe(), Untrusted(&registered.join(", "))));
+                    self.note(&format!("{}; workflows: {}", Untrusted(&sdk.describe()), Untrusted(&registered.join(", "))));
                 }
             }
             CheckEvent::HistoryFinished(r) => self.finished(r),
