@@ -111,6 +111,11 @@ pub struct WorkflowArgs {
     /// pyproject.toml to read `[tool.deja]` from (default: the nearest one upwards).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Fail a history on any drift finding — a changed activity input, timer, option,
+    /// signal, result… that replay passes — and on the tail checks (README "Drift").
+    /// Default: drift is reported as a warning (exit 0).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// The one history `replay` and `debug` work on: a file, or a workflow on a server.

@@ -14,6 +14,9 @@
 //! histories = ["histories/*.json"]     # what plain `deja check` replays
 //! jobs = 4
 //! timeout = 60
+//! strict = false                       # true: any drift finding fails the history
+//! fail-on = ["activity-input"]         # drift kinds that fail a history
+//! allow = ["sdk-warning"]              # drift kinds never reported
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -47,11 +50,21 @@ pub struct DejaConfig {
     pub jobs: Option<usize>,
     #[serde(default)]
     pub timeout: Option<f64>,
+    /// Fail a history on any drift finding (tail findings included), as `--strict`.
+    #[serde(default)]
+    pub strict: Option<bool>,
+    /// Drift kinds that fail a history (`["activity-input", "signal-external"]`).
+    #[serde(default, alias = "fail_on")]
+    pub fail_on: Vec<String>,
+    /// Drift kinds never reported.
+    #[serde(default)]
+    pub allow: Vec<String>,
 }
 
 const KNOWN_KEYS: &[&str] = &[
     "workflows", "python-path", "python_path", "python-env", "python_env", "data-converter", "data_converter",
     "interceptors", "unsandboxed", "fresh-sandbox", "fresh_sandbox", "queries", "histories", "jobs", "timeout",
+    "strict", "fail-on", "fail_on", "allow",
 ];
 
 /// A loaded config: the table, the file it came from, and warnings about it.
@@ -144,6 +157,11 @@ pub fn parse(text: &str, file: PathBuf) -> Result<Loaded, ConfigError> {
     if let Some(problem) = config.timeout.and_then(timeout_problem) {
         let t = config.timeout.unwrap_or_default();
         return Err(ConfigError::Invalid { path, msg: format!("timeout = {t}: {problem}") });
+    }
+    for (key, words) in [("fail-on", &config.fail_on), ("allow", &config.allow)] {
+        if let Err(msg) = deja_core::diff::drift::DriftPolicy::parse_kinds(words) {
+            return Err(ConfigError::Invalid { path, msg: format!("{key}: {msg}") });
+        }
     }
     Ok(Loaded { config, file: Some(file), warnings })
 }

@@ -58,6 +58,9 @@ pub struct Setup {
     pub plain_text: bool,
     /// Send the full `deja.replay/v1` report (for `--json`).
     pub report_json: bool,
+    /// Which drift fails a history.
+    #[serde(default)]
+    pub drift: deja_core::diff::drift::DriftPolicy,
 }
 
 /// Parent → worker.

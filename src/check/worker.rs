@@ -138,7 +138,8 @@ fn replay_one(
     let result = match session.replay(&h.encode(), &h.workflow_id) {
         Ok(outcome) => {
             let tl = Timeline::new(h.events());
-            let report = ReplayReport::build(&h, &tl, &outcome);
+            let mut report = ReplayReport::build(&h, &tl, &outcome);
+            report.apply_drift_policy(&setup.drift);
             let mut result = HistoryResult::from_report(path, &report);
             if !result.passed() {
                 result.text = Some(render(&report, setup.verbose, setup.color));

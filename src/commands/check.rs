@@ -208,6 +208,7 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
             color,
             plain_text: color && args.junit.is_some(),
             report_json: args.json.is_some() || json_stdout,
+            drift: setup.drift.clone(),
         },
         exe,
         echo_stderr: verbose >= 2,

@@ -21,6 +21,8 @@ pub struct CodeSetup {
     pub code: CodeConfig,
     pub python_env: Option<std::path::PathBuf>,
     pub config: config::Loaded,
+    /// Which drift fails a history (`--strict`, `[tool.deja] strict / fail-on / allow`).
+    pub drift: deja_core::diff::drift::DriftPolicy,
 }
 
 /// Merge flags over `[tool.deja]`.
@@ -65,7 +67,14 @@ pub fn resolve_code(args: &WorkflowArgs, queries: &[String], record_state: bool)
         debug_mode: false,
     };
     let python_env = args.python_env.clone().or_else(|| c.python_env.as_ref().map(|p| loaded.resolve(p)));
-    Ok(CodeSetup { code, python_env, config: loaded })
+    // Validated when the file was read.
+    let kinds = |w: &[String]| deja_core::diff::drift::DriftPolicy::parse_kinds(w).unwrap_or_default();
+    let drift = deja_core::diff::drift::DriftPolicy {
+        strict: args.strict || c.strict.unwrap_or(false),
+        fail_on: kinds(&c.fail_on),
+        allow: kinds(&c.allow),
+    };
+    Ok(CodeSetup { code, python_env, config: loaded, drift })
 }
 
 /// Start Python in the user's environment and import their code.

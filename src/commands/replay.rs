@@ -8,7 +8,6 @@ use crate::cli::{OutputFormat, ReplayArgs};
 use deja_core::history::tasks::Timeline;
 use deja_core::model::replay::ReplayReport;
 use crate::report::replay_text::print_report;
-use deja_core::trace::Verdict;
 use crate::style::Styles;
 use deja_core::exit;
 
@@ -28,6 +27,7 @@ pub fn run(args: ReplayArgs, verbose: u8, st: &Styles) -> Result<u8> {
     let outcome = session.replay(&h.encode(), &h.workflow_id).map_err(|e| super::explain(e, verbose))?;
     let tl = Timeline::new(h.events());
     let mut report = ReplayReport::build(&h, &tl, &outcome);
+    report.apply_drift_policy(&setup.drift);
     if let Some(until) = args.until {
         report.history.until_event_id = Some(until);
     }
@@ -42,5 +42,5 @@ pub fn run(args: ReplayArgs, verbose: u8, st: &Styles) -> Result<u8> {
         OutputFormat::Text => print_report(&mut out, &report, verbose, st)?,
     }
     out.flush()?;
-    Ok(if report.verdict == Verdict::Pass { exit::OK } else { exit::FAILURES })
+    Ok(if report.passed() { exit::OK } else { exit::FAILURES })
 }

@@ -43,6 +43,9 @@ struct Entry<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     sandbox_note: Option<&'a str>,
     warnings: &'a [String],
+    /// Drift findings (README "Drift"); `drift_failed`: the policy fails the history on them.
+    drift: &'a [deja_core::diff::drift::DriftFinding],
+    drift_failed: bool,
     report: Option<&'a serde_json::Value>,
 }
 
@@ -63,6 +66,8 @@ impl<'a> Entry<'a> {
             sandbox: r.sandbox,
             sandbox_note: r.sandbox_note.as_deref(),
             warnings: &r.warnings,
+            drift: &r.drift,
+            drift_failed: r.drift_failed,
             report: r.report.as_ref(),
         }
     }
@@ -99,6 +104,28 @@ struct SummaryOut<'a> {
     sandbox: &'a std::collections::BTreeMap<SandboxUse, usize>,
     sandbox_notes: &'a [String],
     groups: Vec<GroupOut<'a>>,
+    drift: DriftSummaryOut<'a>,
+}
+
+#[derive(Serialize)]
+struct DriftGroupOut<'a> {
+    signature: &'a str,
+    kind: deja_core::diff::drift::DriftKind,
+    count: usize,
+    histories: usize,
+    fails: bool,
+    example: &'a str,
+    finding: &'a deja_core::diff::drift::DriftFinding,
+}
+
+/// `summary.drift`: histories with drift, findings per kind, groups by signature.
+#[derive(Serialize)]
+struct DriftSummaryOut<'a> {
+    histories: usize,
+    findings: usize,
+    failed: usize,
+    kinds: &'a std::collections::BTreeMap<deja_core::diff::drift::DriftKind, usize>,
+    groups: Vec<DriftGroupOut<'a>>,
 }
 
 impl<'a> SummaryOut<'a> {
@@ -134,6 +161,25 @@ impl<'a> SummaryOut<'a> {
                     location: g.example.location.as_ref(),
                 })
                 .collect(),
+            drift: DriftSummaryOut {
+                histories: s.drift_histories,
+                findings: s.drift_findings,
+                failed: s.drift_failed,
+                kinds: &s.drift_kinds,
+                groups: s
+                    .drift_groups_by_size()
+                    .into_iter()
+                    .map(|g| DriftGroupOut {
+                        signature: &g.signature,
+                        kind: g.kind,
+                        count: g.count,
+                        histories: g.histories,
+                        fails: g.fails,
+                        example: &g.example_path,
+                        finding: &g.example,
+                    })
+                    .collect(),
+            },
         }
     }
 }

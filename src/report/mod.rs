@@ -12,6 +12,7 @@
 //! * [`vocab`] — the words and marks all of them and the debugger share.
 
 pub mod check_text;
+pub mod drift_text;
 pub mod files;
 pub mod github;
 pub mod json;

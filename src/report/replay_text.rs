@@ -19,8 +19,9 @@ pub fn verdict_word(v: Verdict, st: &Styles) -> String {
 /// The one-line header: verdict, workflow, file.
 pub fn header(r: &ReplayReport, st: &Styles) -> String {
     format!(
-        "{} {} {} · {} ({} events, {} workflow tasks)",
+        "{}{} {} {} · {} ({} events, {} workflow tasks)",
         verdict_word(r.verdict, st),
+        super::drift_text::header_suffix(&r.drift, r.drift_failed, st),
         paint(st.bold, Untrusted(&r.history.workflow_type)),
         Untrusted(&r.history.workflow_id),
         Untrusted(&display_path(&r.history.source)),
@@ -184,6 +185,7 @@ pub fn print_report(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Style
         writeln!(w, "  {}", Untrusted(&r.message))?;
     }
     print_warnings_and_output(w, r, verbose, st)?;
+    super::drift_text::print_drift(w, &r.drift, verbose, st)?;
     match r.verdict {
         Verdict::Nondeterminism => {
             if let Some(d) = &r.divergence {

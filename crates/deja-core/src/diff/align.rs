@@ -106,12 +106,23 @@ pub fn align(h: &LoadedHistory, tl: &Timeline, outcome: &ReplayOutcome) -> Align
         let Some(task) = task else { continue };
         reached_task = Some(reached_task.map_or(task, |r: usize| r.max(task)));
         if let Some(Status::Successful(s)) = step.completion.status.as_ref() {
+            // Core sends a workflow-ending command (complete, fail, cancel, continue-as-new)
+            // after every other command of the same completion, whatever order the code
+            // issued them in (a timer cancelled in a `finally` after `return`): history
+            // records it last, so it is aligned last.
+            let mut terminal = Vec::new();
             for (index, cmd) in s.commands.iter().enumerate() {
                 if let Some(item) = reader.read(cmd) {
                     let site = step.command_sites.get(index).cloned().flatten();
-                    emitted.push(Emitted { step: step_index, index, task, item, site });
+                    let e = Emitted { step: step_index, index, task, item, site };
+                    if matches!(e.item.kind, Kind::CompleteWorkflow | Kind::FailWorkflow | Kind::CancelWorkflow | Kind::ContinueAsNew) {
+                        terminal.push(e);
+                    } else {
+                        emitted.push(e);
+                    }
                 }
             }
+            emitted.extend(terminal);
         }
     }
     if outcome.verdict == Verdict::Pass && outcome.steps.is_empty() {

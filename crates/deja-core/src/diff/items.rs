@@ -59,6 +59,12 @@ impl Item {
     pub fn matches(&self, other: &Item) -> bool {
         self.kind == other.kind && self.key == other.key
     }
+
+    /// `ScheduleActivity charge_payment #3`: the command (or event) and its label.
+    pub fn label_or_command(&self) -> String {
+        let name = if self.command.is_empty() { self.event_type } else { self.command };
+        if self.label.is_empty() { name.to_string() } else { format!("{name} {}", self.label) }
+    }
 }
 
 fn payloads(p: &[deja_proto::temporal::api::common::v1::Payload]) -> String {

@@ -8,9 +8,13 @@
 //!   alignment would call sequential→parallel changes divergences), then files each row
 //!   under its workflow task for display and picks the first real divergence.
 //!
+//! * [`drift`] — for every pair core accepted, every attribute core does not compare
+//!   (inputs, options, durations, targets, results) plus the tail checks: drift findings.
+//!
 //! Pure functions over (history, trace): no Python, no I/O.
 
 pub mod align;
+pub mod drift;
 pub mod items;
 #[cfg(test)]
 mod tests;

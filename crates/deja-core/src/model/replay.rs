@@ -103,6 +103,11 @@ pub struct ReplayReport {
     pub warnings: Vec<String>,
     /// What the workflow code printed during the replay ("" if nothing).
     pub output: String,
+    /// What replay passes but production would feel (see `diff::drift`), minus the kinds
+    /// the policy allows.
+    pub drift: Vec<crate::diff::drift::DriftFinding>,
+    /// Whether drift fails this history under the policy (`--strict`, `fail-on`).
+    pub drift_failed: bool,
     #[serde(skip)]
     pub raw: String,
 }
@@ -110,6 +115,7 @@ pub struct ReplayReport {
 impl ReplayReport {
     pub fn build(h: &LoadedHistory, tl: &Timeline, outcome: &ReplayOutcome) -> ReplayReport {
         let alignment = align(h, tl, outcome);
+        let drift = crate::diff::drift::find(h, tl, outcome, &alignment);
         let divergence = alignment.divergence().map(|row| {
             let task = tl.tasks[row.task].clone();
             let site = row
@@ -138,8 +144,24 @@ impl ReplayReport {
             sandbox_note: outcome.sandbox_note.clone(),
             warnings: outcome.warnings.clone(),
             output: outcome.output.clone(),
+            drift,
+            drift_failed: false,
             raw: outcome.raw.clone(),
         }
+    }
+
+    /// Apply a gate policy: drop allowed kinds, decide whether drift fails the history.
+    pub fn apply_drift_policy(&mut self, policy: &crate::diff::drift::DriftPolicy) {
+        self.drift.retain(|f| !policy.allows(f.kind));
+        for f in &mut self.drift {
+            f.fails = policy.fails(f);
+        }
+        self.drift_failed = self.drift.iter().any(|f| f.fails);
+    }
+
+    /// The history passes the gate: the SDK's verdict is pass and no drift fails it.
+    pub fn passed(&self) -> bool {
+        self.verdict == Verdict::Pass && !self.drift_failed
     }
 
     /// A short signature that groups failures with the same cause (for `check`).

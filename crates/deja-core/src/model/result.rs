@@ -63,6 +63,12 @@ pub struct HistoryResult {
     /// What a crashed worker left on stderr worth showing (the runner fills it in).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker_tail: Option<WorkerTail>,
+    /// Drift findings (see `diff::drift`), after the policy's `allow`.
+    #[serde(default)]
+    pub drift: Vec<crate::diff::drift::DriftFinding>,
+    /// Drift fails this history under the policy (`--strict`, `fail-on`).
+    #[serde(default)]
+    pub drift_failed: bool,
 }
 
 /// The part of a dead worker's stderr worth showing, and what it is.
@@ -107,12 +113,18 @@ impl HistoryResult {
             plain: None,
             report: None,
             worker_tail: None,
+            drift: Vec::new(),
+            drift_failed: false,
         }
     }
 
     /// From a finished replay report; rendering is left to the caller.
     pub fn from_report(path: &str, r: &ReplayReport) -> HistoryResult {
         let location = r.divergence.as_ref().and_then(|d| d.site.clone()).or_else(|| r.frames.last().cloned());
+        let signature = match r.drift.iter().find(|f| f.fails) {
+            Some(f) if r.verdict == Verdict::Pass => f.signature(&r.history.workflow_type),
+            _ => r.signature(),
+        };
         HistoryResult {
             path: path.to_string(),
             verdict: r.verdict,
@@ -122,7 +134,7 @@ impl HistoryResult {
             run_id: r.history.run_id.clone(),
             events: Some(r.history.events),
             message: r.message.clone(),
-            signature: r.signature(),
+            signature,
             location,
             seconds: r.seconds,
             sandbox: r.sandbox,
@@ -132,11 +144,19 @@ impl HistoryResult {
             plain: None,
             report: None,
             worker_tail: None,
+            drift: r.drift.clone(),
+            drift_failed: r.drift_failed,
         }
     }
 
+    /// Passed the gate: the SDK's verdict is pass and no drift fails it.
     pub fn passed(&self) -> bool {
-        self.verdict == Verdict::Pass
+        self.verdict == Verdict::Pass && !self.drift_failed
+    }
+
+    /// The first finding that fails the history (the group it is counted under).
+    pub fn failing_drift(&self) -> Option<&crate::diff::drift::DriftFinding> {
+        self.drift.iter().find(|f| f.fails)
     }
 
     /// The report text without colour (for files): `plain` when there is one, else `text`.

@@ -31,6 +31,23 @@ pub struct Group {
     pub more: Vec<String>,
 }
 
+/// Drift findings with the same cause (kind, field, source line) across histories.
+#[derive(Clone, Debug)]
+pub struct DriftGroup {
+    pub signature: String,
+    pub kind: crate::diff::drift::DriftKind,
+    /// Findings in the group (one history can add several).
+    pub count: usize,
+    /// Histories with a finding in the group.
+    pub histories: usize,
+    /// The first finding, and the history it is in.
+    pub example: crate::diff::drift::DriftFinding,
+    pub example_path: String,
+    /// Whether the group's findings fail their histories under the policy.
+    pub fails: bool,
+    pub more: Vec<String>,
+}
+
 /// The state of a run: counts so far, failure groups, and at the end the exit code.
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
@@ -62,6 +79,16 @@ pub struct Summary {
     pub sandbox: std::collections::BTreeMap<SandboxUse, usize>,
     /// Modules re-imported for every history, and why (distinct, the first few).
     pub sandbox_notes: Vec<String>,
+    /// Histories that passed the SDK's replay but have drift findings.
+    pub drift_histories: usize,
+    /// Drift findings in all.
+    pub drift_findings: usize,
+    /// Histories the SDK passed that the drift policy fails (counted in `failed()`).
+    pub drift_failed: usize,
+    /// Findings per kind.
+    pub drift_kinds: std::collections::BTreeMap<crate::diff::drift::DriftKind, usize>,
+    /// Drift grouped by signature, in order of first appearance.
+    pub drift_groups: IndexMap<String, DriftGroup>,
 }
 
 impl Summary {
@@ -76,7 +103,9 @@ impl Summary {
                 self.sandbox_notes.push(note.clone());
             }
         }
+        self.record_drift(r);
         match r.verdict {
+            Verdict::Pass if r.drift_failed => self.drift_failed += 1,
             Verdict::Pass => self.pass += 1,
             Verdict::Nondeterminism => self.nondeterminism += 1,
             Verdict::WorkflowTaskFailure => self.task_failure += 1,
@@ -104,6 +133,54 @@ impl Summary {
         }
     }
 
+    fn record_drift(&mut self, r: &HistoryResult) {
+        if r.drift.is_empty() {
+            return;
+        }
+        self.drift_histories += 1;
+        self.drift_findings += r.drift.len();
+        let wf = r.workflow_type.as_deref().unwrap_or("");
+        let mut seen: Vec<String> = Vec::new();
+        for f in &r.drift {
+            *self.drift_kinds.entry(f.kind).or_default() += 1;
+            let sig = f.signature(wf);
+            let first_in_history = !seen.contains(&sig);
+            match self.drift_groups.get_mut(&sig) {
+                Some(g) => {
+                    g.count += 1;
+                    g.fails |= f.fails;
+                    if first_in_history {
+                        g.histories += 1;
+                        if g.more.len() < MORE_PATHS {
+                            g.more.push(r.path.clone());
+                        }
+                    }
+                }
+                None => {
+                    let g = DriftGroup {
+                        signature: sig.clone(),
+                        kind: f.kind,
+                        count: 1,
+                        histories: 1,
+                        example: f.clone(),
+                        example_path: r.path.clone(),
+                        fails: f.fails,
+                        more: Vec::new(),
+                    };
+                    self.drift_groups.insert(sig.clone(), g);
+                }
+            }
+            seen.push(sig);
+        }
+    }
+
+    /// Drift groups, largest first.
+    pub fn drift_groups_by_size(&self) -> Vec<&DriftGroup> {
+        let mut g: Vec<&DriftGroup> = self.drift_groups.values().collect();
+        g.sort_by_key(|g| std::cmp::Reverse(g.count));
+        g
+    }
+
     pub fn skip(&mut self, path: &str) {
         self.skipped += 1;
         if self.skipped_paths.len() < SKIPPED_PATHS {
@@ -118,7 +195,7 @@ impl Summary {
 
     /// Histories that did not pass.
     pub fn failed(&self) -> usize {
-        self.nondeterminism + self.task_failure + self.error
+        self.nondeterminism + self.task_failure + self.error + self.drift_failed
     }
 
     /// Largest group first; ties keep first-seen order.
