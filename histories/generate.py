@@ -3,6 +3,7 @@
 
     .venv/bin/python histories/generate.py                      # regenerate histories/
     .venv/bin/python histories/generate.py corpus --count 500 --out /tmp/corpus
+    .venv/bin/python histories/generate.py drift                # tests/fixtures/drift/ only
 
 The default command starts a throw-away Temporal dev server (`temporal server
 start-dev` from the venv, on free loopback ports, with its database in a temp
@@ -646,6 +647,8 @@ def main() -> int:
     c.add_argument("--out", type=Path, required=True)
     c.add_argument("--concurrency", type=int, default=64)
     c.add_argument("--seed", type=int, default=1)
+    d = sub.add_parser("drift", help="record the drift fixtures (tests/fixtures/drift/; see drift_fixtures.py)")
+    d.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
     if not TEMPORAL_CLI.exists():
@@ -659,6 +662,10 @@ def main() -> int:
     logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
 
     try:
+        if args.command == "drift":
+            import drift_fixtures
+
+            return drift_fixtures.main(DevServer, _SERVERS, args.out)
         if args.command == "corpus":
             asyncio.run(cancel_on_sigterm(corpus(args.count, args.out, args.concurrency, args.seed)))
             return 0

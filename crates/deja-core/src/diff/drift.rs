@@ -430,10 +430,15 @@ fn compare_pair(ctx: &Ctx, cmd: &WorkflowCommand, ev: &A, d: &mut Diffs) {
             if let Some(w) = emi.filter(|w| !w.run_id.is_empty()) {
                 d.text(K::CancelExternal, "run_id", rec.map_or("", |w| w.run_id.as_str()), &w.run_id);
             }
-            d.text(K::CancelExternal, "reason", &e.reason, &c.reason);
+            // An empty reason is filled in by the server ("Cancel requested by workflow…").
+            if !c.reason.is_empty() {
+                d.text(K::CancelExternal, "reason", &e.reason, &c.reason);
+            }
         }
         (C::CancelChildWorkflowExecution(c), A::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(e)) => {
-            d.text(K::CancelExternal, "reason", &e.reason, &c.reason);
+            if !c.reason.is_empty() {
+                d.text(K::CancelExternal, "reason", &e.reason, &c.reason);
+            }
         }
         (C::ContinueAsNewWorkflowExecution(c), A::WorkflowExecutionContinuedAsNewEventAttributes(e)) => {
             let ty = e.workflow_type.as_ref().map_or("", |t| t.name.as_str());
@@ -525,9 +530,6 @@ pub fn find(h: &LoadedHistory, tl: &Timeline, outcome: &ReplayOutcome, alignment
         }
         let (Some(cmd), Some(ev)) = (command_of(e.step, e.index), h.event(r.event_id).and_then(|ev| ev.attributes.as_ref())) else { continue };
         let mut d = Diffs::default();
-        if row.status == RowStatus::Differs && r.item.kind == Kind::CancelExternal {
-            d.text(DriftKind::CancelExternal, "workflow_id", &r.item.key, &e.item.key);
-        }
         compare_pair(&ctx, cmd, ev, &mut d);
         for (kind, field, recorded, emitted) in d.out {
             out.push(DriftFinding {
