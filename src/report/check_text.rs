@@ -180,7 +180,12 @@ impl<W: Write> Reporter for TextReporter<W> {
 pub fn live_line(r: &HistoryResult, st: &Styles) -> String {
     let path = Untrusted(&deja_core::display_path(&r.path)).to_string();
     let mut line = match r.workflow_type {
-        Some(_) => format!("{} {} · {path}", verdict_word(r.verdict, st), paint(st.bold, Untrusted(&r.subject()))),
+        Some(_) => format!(
+            "{}{} {} · {path}",
+            super::drift_text::verdict_word(r.verdict, r.drift_failed, st),
+            super::drift_text::header_suffix(&r.drift, r.drift_failed, st),
+            paint(st.bold, Untrusted(&r.subject()))
+        ),
         None => format!("{} {}", verdict_word(r.verdict, st), paint(st.bold, &path)),
     };
     if !r.passed() && !r.message.is_empty() {
@@ -273,6 +278,7 @@ pub fn render_summary(w: &mut dyn Write, s: &Summary, verbose: u8, st: &Styles) 
         }
         writeln!(w)?;
     }
+    super::drift_text::render_groups(w, s, verbose, st)?;
     writeln!(w, "{}", counts_line(s, st))?;
     if verbose > 0 {
         let counts: Vec<String> = s.sandbox.iter().map(|(k, n)| format!("{n} {}", k.as_str())).collect();
@@ -312,6 +318,7 @@ pub fn counts_line(s: &Summary, st: &Styles) -> String {
     if s.load_errors > 0 {
         line.push_str(&format!(" ({} could not be loaded)", s.load_errors));
     }
+    line.push_str(&super::drift_text::counts_suffix(s, st));
     if s.skipped > 0 {
         line.push_str(&paint(st.dim, format!(" · {} skipped (not histories; -v lists them)", s.skipped)));
     }

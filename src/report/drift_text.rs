@@ -7,10 +7,19 @@ use std::io::Write;
 use super::vocab::display_path;
 use crate::style::{Styles, Untrusted, escape_terminal, paint};
 use deja_core::diff::drift::DriftFinding;
+use deja_core::model::summary::Summary;
 use deja_core::history::describe::truncate;
 
 /// Values are cut to this many characters without `-v`.
 const SHORT: usize = 60;
+
+/// The verdict word, or `✗ drift (SDK: pass)` when the policy fails the history on drift.
+pub fn verdict_word(v: deja_core::trace::Verdict, drift_failed: bool, st: &Styles) -> String {
+    if drift_failed && v == deja_core::trace::Verdict::Pass {
+        return paint(st.fail, "✗ drift (SDK: pass)");
+    }
+    super::replay_text::verdict_word(v, st)
+}
 
 /// `, 2 drift` for the header of a passing history (empty when there is none).
 pub fn header_suffix(drift: &[DriftFinding], failed: bool, st: &Styles) -> String {
@@ -67,6 +76,46 @@ pub fn print_drift(w: &mut dyn Write, drift: &[DriftFinding], verbose: u8, st: &
         }
     }
     Ok(())
+}
+
+/// The findings as plain text, one line each plus its meaning (JUnit `system-out`).
+pub fn plain(drift: &[DriftFinding]) -> String {
+    let mut buf = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = print_drift(&mut buf, drift, 1, &Styles::default());
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// `deja check`'s drift section: one heading per group (largest first) with its example.
+pub fn render_groups(w: &mut dyn Write, s: &Summary, verbose: u8, st: &Styles) -> std::io::Result<()> {
+    let groups = s.drift_groups_by_size();
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let shown = if verbose > 0 { groups.len() } else { groups.len().min(10) };
+    for g in &groups[..shown] {
+        let n = if g.histories == 1 { "1 history".to_string() } else { format!("{} histories", g.histories) };
+        let mark = if g.fails { paint(st.fail, format!("✗ drift · {n} ·")) } else { paint(st.warn, format!("drift · {n} ·")) };
+        writeln!(w, "{mark} {}", paint(st.bold, Untrusted(&g.signature)))?;
+        writeln!(w, "  {}", finding_line(&g.example, verbose, st))?;
+        writeln!(w, "    {}", paint(st.dim, format!("e.g. {} — {}", Untrusted(&display_path(&g.example_path)), Untrusted(&g.example.message))))?;
+    }
+    if shown < groups.len() {
+        writeln!(w, "{}", paint(st.dim, format!("{} more drift groups (-v shows them)", groups.len() - shown)))?;
+    }
+    writeln!(w)
+}
+
+/// The counts line's drift part: ` · 3 with drift (5 findings)`, and how many it failed.
+pub fn counts_suffix(s: &Summary, st: &Styles) -> String {
+    if s.drift_histories == 0 {
+        return String::new();
+    }
+    let mut t = format!(" · {} with drift ({} finding{})", s.drift_histories, s.drift_findings, if s.drift_findings == 1 { "" } else { "s" });
+    if s.drift_failed > 0 {
+        t.push_str(&format!(", {} failed by drift", s.drift_failed));
+    }
+    paint(if s.drift_failed > 0 { st.fail } else { st.warn }, t)
 }
 
 #[cfg(test)]

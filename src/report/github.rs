@@ -50,6 +50,7 @@ impl<W: Write> GithubReporter<W> {
             None => (self.relative(&ex.path), None),
         };
         let what = match ex.verdict {
+            deja_core::trace::Verdict::Pass if ex.drift_failed => "drift",
             deja_core::trace::Verdict::Nondeterminism => "non-determinism",
             deja_core::trace::Verdict::WorkflowTaskFailure => "workflow task failure",
             deja_core::trace::Verdict::Error => "replay error",
@@ -68,9 +69,29 @@ impl<W: Write> GithubReporter<W> {
         format!("::error {props}::{}", escape_data(&message))
     }
 
+    /// `::warning file=…,line=…,title=deja: drift activity-input in Order (3 histories)::…`
+    pub fn drift_annotation(&self, g: &deja_core::model::summary::DriftGroup) -> String {
+        let f = &g.example;
+        let file = self.relative(f.file.as_deref().unwrap_or(&g.example_path));
+        let mut props = format!("file={}", escape_property(&file));
+        if let (Some(l), Some(_)) = (f.line, &f.file) {
+            props.push_str(&format!(",line={l}"));
+        }
+        let wf = g.signature.split(" drift ").next().unwrap_or("");
+        let n = if g.histories == 1 { "1 history".to_string() } else { format!("{} histories", g.histories) };
+        props.push_str(&format!(",title={}", escape_property(&format!("deja: drift {} in {wf} ({n})", f.kind))));
+        let message = format!("{}\n{}\nExample: {}", f.one_line(), f.message, self.relative(&g.example_path));
+        format!("::warning {props}::{}", escape_data(&message))
+    }
+
     fn finish(&mut self, s: &Summary) -> std::io::Result<()> {
         for g in s.groups_by_size() {
             let line = self.annotation(g);
+            writeln!(self.out, "{line}")?;
+        }
+        // Drift that does not fail a history: a warning on the line that issued it.
+        for g in s.drift_groups_by_size().into_iter().filter(|g| !g.fails) {
+            let line = self.drift_annotation(g);
             writeln!(self.out, "{line}")?;
         }
         self.out.flush()

@@ -87,6 +87,16 @@ impl JunitReporter {
 /// One history as a test case.
 pub fn test_case(r: &HistoryResult) -> TestCase {
     let status = match r.verdict {
+        // Drift the policy fails the history on (`--strict`, `fail-on`): a failure of type `drift`.
+        Verdict::Pass if r.drift_failed => {
+            let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            st.set_message(r.message.as_str());
+            st.set_type("drift");
+            if let Some(text) = r.plain_text() {
+                st.set_description(text.to_string());
+            }
+            st
+        }
         Verdict::Pass => TestCaseStatus::success(),
         v => {
             let kind = if v == Verdict::Error { NonSuccessKind::Error } else { NonSuccessKind::Failure };
@@ -113,6 +123,13 @@ pub fn test_case(r: &HistoryResult) -> TestCase {
     }
     if let Some(loc) = &r.location {
         tc.add_property(("source", format!("{}:{}", deja_core::display_path(&loc.file), loc.line).as_str()));
+    }
+    // Drift rides along without failing the case: a property (count and kinds) and the
+    // findings in system-out.
+    if !r.drift.is_empty() {
+        let kinds: std::collections::BTreeSet<&str> = r.drift.iter().map(|f| f.kind.as_str()).collect();
+        tc.add_property(("drift", format!("{} ({})", r.drift.len(), kinds.into_iter().collect::<Vec<_>>().join(", ")).as_str()));
+        tc.set_system_out(super::drift_text::plain(&r.drift));
     }
     tc
 }

@@ -20,7 +20,7 @@ pub fn verdict_word(v: Verdict, st: &Styles) -> String {
 pub fn header(r: &ReplayReport, st: &Styles) -> String {
     format!(
         "{}{} {} {} · {} ({} events, {} workflow tasks)",
-        verdict_word(r.verdict, st),
+        super::drift_text::verdict_word(r.verdict, r.drift_failed, st),
         super::drift_text::header_suffix(&r.drift, r.drift_failed, st),
         paint(st.bold, Untrusted(&r.history.workflow_type)),
         Untrusted(&r.history.workflow_id),

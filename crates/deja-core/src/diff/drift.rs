@@ -173,6 +173,22 @@ pub struct DriftFinding {
 }
 
 impl DriftFinding {
+    /// `drift activity-input · event 5 · input: recorded ["o-1", 100] → now ["o-1", 110]` (raw:
+    /// the caller escapes it for a terminal).
+    pub fn one_line(&self) -> String {
+        let mut s = format!("drift {}", self.kind);
+        if let Some(id) = self.event_id {
+            s.push_str(&format!(" · event {id}"));
+        }
+        s.push_str(&format!(" · {}: ", self.field));
+        if self.recorded.is_empty() {
+            s.push_str(&self.emitted);
+        } else {
+            s.push_str(&format!("recorded {} → now {}", self.recorded, self.emitted));
+        }
+        s
+    }
+
     /// Groups findings with the same cause in `check` (`activity-input charge_amount at wf.py:40`).
     pub fn signature(&self, workflow_type: &str) -> String {
         let mut s = format!("{workflow_type} drift {} {}", self.kind, self.field);
@@ -604,6 +620,15 @@ fn traceback_site(tb: &str) -> Option<(String, u32)> {
         .last()
 }
 
+/// What a failing final task means, by what history says happened to it.
+fn f_message_for(recorded: &str) -> String {
+    if recorded.starts_with("failed") {
+        "history's last workflow task failed (the workflow is stuck) and the new code fails it too, for another reason; the SDK's replay passes a history whose last task fails, so this deploy will not unstick it".to_string()
+    } else {
+        "the new code fails the last workflow task, which history shows completed; the SDK's replay does not check the last task's outcome — in production the workflow's next task fails the same way".to_string()
+    }
+}
+
 /// Tail checks: what sits in the last workflow task, where the Replayer stops comparing.
 fn tail(h: &LoadedHistory, tl: &Timeline, outcome: &ReplayOutcome, alignment: &Alignment, out: &mut Vec<DriftFinding>) {
     let finding = |field: &str, event_id: Option<i64>, recorded: String, emitted: String, site: Option<(String, u32)>, task: Option<usize>| DriftFinding {
@@ -651,8 +676,9 @@ fn tail(h: &LoadedHistory, tl: &Timeline, outcome: &ReplayOutcome, alignment: &A
             let (event_id, rec) = recorded.map_or((None, "not run yet".to_string()), |(id, text, _)| (Some(id), text));
             let tb = failure.map(|f| f.stack_trace.clone()).filter(|s| !s.is_empty());
             let site = tb.as_deref().and_then(traceback_site).or_else(|| outcome.frames.last().map(|fr: &Frame| (fr.file.clone(), fr.line)));
+            let message = f_message_for(&rec);
             let mut f = finding("workflow-task", event_id, rec, format!("fails: {msg}"), site, task.map(|t| t.index));
-            f.message = "the final workflow task fails in the new code; the SDK's replay does not treat that task as replaying, so it passes — in production this workflow's next task fails the same way".to_string();
+            f.message = message;
             f.traceback = tb;
             out.push(f);
         }

@@ -121,9 +121,18 @@ impl HistoryResult {
     /// From a finished replay report; rendering is left to the caller.
     pub fn from_report(path: &str, r: &ReplayReport) -> HistoryResult {
         let location = r.divergence.as_ref().and_then(|d| d.site.clone()).or_else(|| r.frames.last().cloned());
-        let signature = match r.drift.iter().find(|f| f.fails) {
-            Some(f) if r.verdict == Verdict::Pass => f.signature(&r.history.workflow_type),
-            _ => r.signature(),
+        let failing = r.drift.iter().find(|f| f.fails).filter(|_| r.verdict == Verdict::Pass);
+        let signature = match failing {
+            Some(f) => f.signature(&r.history.workflow_type),
+            None => r.signature(),
+        };
+        // A history failed by drift: its first failing finding is the cause and the place.
+        let (message, location) = match failing {
+            Some(f) => (
+                f.one_line(),
+                f.file.as_ref().map(|file| Frame { file: file.clone(), line: f.line.unwrap_or(0), function: String::new(), code: String::new() }),
+            ),
+            None => (r.message.clone(), location),
         };
         HistoryResult {
             path: path.to_string(),
@@ -133,7 +142,7 @@ impl HistoryResult {
             workflow_id: Some(r.history.workflow_id.clone()),
             run_id: r.history.run_id.clone(),
             events: Some(r.history.events),
-            message: r.message.clone(),
+            message,
             signature,
             location,
             seconds: r.seconds,
