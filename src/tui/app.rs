@@ -342,6 +342,7 @@ impl App {
                 }
             }
             Action::Divergence => self.jump_to_problem(),
+            Action::NextDrift => self.next_drift(),
             Action::ToggleBreakpoint => self.toggle_breakpoint(),
             Action::ContinueForward => self.continue_to_stop(true),
             Action::ContinueBackward => self.continue_to_stop(false),
@@ -465,6 +466,7 @@ impl App {
                 };
                 self.message = Some(what);
             }
+            None if self.trace().is_some_and(|t| !t.report.drift.is_empty()) => self.next_drift(),
             None => {
                 self.message = Some(match &self.replay {
                     Replay::Ready(t) if t.report.verdict == Verdict::Pass => "no divergence: the replay passed".into(),
@@ -474,6 +476,37 @@ impl App {
                 });
             }
         }
+    }
+
+    /// The next drift finding after the cursor (wrapping), in history order.
+    fn next_drift(&mut self) {
+        let here = self.event_at(self.pos);
+        let mut stops: Vec<(i64, Option<usize>, String)> = match self.trace() {
+            Some(t) => t
+                .report
+                .drift
+                .iter()
+                .map(|f| {
+                    let at = f.event_id.unwrap_or_else(|| f.task.map_or(1, |task| self.header_event(task)));
+                    (at, f.event_id.is_none().then_some(f.task).flatten(), f.one_line())
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        if stops.is_empty() {
+            self.message = Some("no drift: every value the code sets matches history".into());
+            return;
+        }
+        stops.sort_by_key(|s| s.0);
+        let n = stops.len();
+        let i = stops.iter().position(|s| s.0 > here).unwrap_or(0);
+        let (at, task, text) = stops.swap_remove(i);
+        let pos = match task {
+            Some(t) => Pos::Task(t),
+            None => self.reveal(at),
+        };
+        self.go(pos);
+        self.message = Some(format!("drift {}/{n}: {text}", i + 1));
     }
 
     fn toggle_breakpoint(&mut self) {

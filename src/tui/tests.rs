@@ -600,3 +600,26 @@ fn history_strings_are_shown_escaped() {
     assert!(s.contains(r"cart-\x1b]0;pwned\x07\r\n::error::x\0"), "{s}");
     assert!(s.contains(r"sig-\x1b]0;pwned\x07\r\n::error::x\0"), "{s}");
 }
+
+#[test]
+fn drift_is_marked_on_the_timeline_and_in_the_step_and_d_jumps_to_it() {
+    let h = "tests/fixtures/drift/activity_input.json";
+    let mut a = app(h, "tests/fixtures/drift/code_v2/drift_workflows.py", &[]);
+    a.update(Action::First);
+    a.update(Action::NextDrift);
+    assert_eq!(a.pos, Pos::Event(5), "the scheduled event whose input drifted");
+    assert!(a.message.as_deref().is_some_and(|m| m.starts_with("drift 1/1: drift activity-input · event 5")), "{:?}", a.message);
+    let s = screen(&a, 120, 40);
+    assert!(s.contains("≈  5 "), "marked on the timeline:\n{s}");
+    assert!(s.contains("≈ drift activity-input · event 5 · input: recorded [\"o-1\","), "in the step diff:\n{s}");
+    snap!("drift_activity_input_120x40", s);
+    // On a passing replay `d` goes to the drift too.
+    a.update(Action::First);
+    a.update(Action::Divergence);
+    assert_eq!(a.pos, Pos::Event(5));
+
+    let mut clean = app(h, "tests/fixtures/drift/code/drift_workflows.py", &[]);
+    clean.update(Action::NextDrift);
+    assert!(clean.message.as_deref().is_some_and(|m| m.starts_with("no drift")), "{:?}", clean.message);
+    assert!(!screen(&clean, 120, 40).contains('≈'));
+}

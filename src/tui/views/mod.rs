@@ -125,8 +125,12 @@ fn render_header(app: &App, area: Rect, buf: &mut Buffer) {
             let r = &t.report;
             let style = if r.verdict == Verdict::Pass { th.pass } else { th.fail };
             let second = if r.verdict == Verdict::Pass {
+                let drift = match r.drift.len() {
+                    0 => String::new(),
+                    n => format!(" · {n} drift (D jumps to each)"),
+                };
                 format!(
-                    "every command matched history · {} activations · replay {:.2} s",
+                    "every command matched history · {} activations · replay {:.2} s{drift}",
                     r.activations, r.seconds
                 )
             } else {
@@ -228,7 +232,7 @@ fn render_help(app: &App, area: Rect, buf: &mut Buffer) {
 /// What the marks mean (shown under the keys).
 pub const LEGEND: &[&str] = &[
     "timeline  ▶ position  ● breakpoint  ✗ divergence  └ follower",
-    "          ▸ folded / ▾ expanded followers (Enter)",
+    "          ▸ folded / ▾ expanded followers (Enter)  ≈ drift",
     "step      = same  ≠ differs  · no command expected",
     "          - only in history  + only from the code",
 ];

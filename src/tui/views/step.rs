@@ -113,6 +113,15 @@ pub fn build(hist: &HistoryModel, replay: &Replay, task: usize, th: &Theme) -> S
             if let (Some(note), RowStatus::Match) = (&row.note, row.status) {
                 lines.push(StepLine::Text(line(format!("      note: {note}"), th.dim)));
             }
+            // Drift on this pair: both values (`line` escapes them).
+            let event = row.recorded.as_ref().map(|r| r.event_id);
+            for f in trace.report.drift.iter().filter(|f| f.event_id.is_some() && f.event_id == event) {
+                lines.push(StepLine::Text(line(format!("      ≈ {}", f.one_line()), th.fail)));
+            }
+        }
+        // Tail findings of this task that no row carries (commands only the code emits).
+        for f in trace.report.drift.iter().filter(|f| f.task == Some(task) && f.event_id.is_none()) {
+            lines.push(StepLine::Text(line(format!("≈ {}", f.one_line()), th.fail)));
         }
     } else if !steps.is_empty() {
         lines.push(StepLine::Text(line("no command events in this task", th.dim)));

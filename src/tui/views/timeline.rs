@@ -90,6 +90,10 @@ fn row_line(app: &App, row: Row, is_cursor: bool, idw: usize) -> Line<'_> {
                 text.push_str(" · not replayed");
                 style = th.dim;
             }
+            let drift = trace.map_or(0, |tr| tr.report.drift.iter().filter(|f| f.task == Some(t)).count());
+            if drift > 0 {
+                text.push_str(&format!(" · {drift} drift (D)"));
+            }
             Line::from(vec![
                 Span::styled(cur.to_string(), style_all(th.text)),
                 Span::styled(bp.to_string(), style_all(th.breakpoint)),
@@ -101,7 +105,14 @@ fn row_line(app: &App, row: Row, is_cursor: bool, idw: usize) -> Line<'_> {
             let Some(info) = app.hist.info(id) else { return Line::default() };
             let bp = if app.breakpoints.contains(&id) { "●" } else { " " };
             let is_div = trace.is_some_and(|tr| tr.divergence_event == Some(id));
-            let div = if is_div { "✗" } else { " " };
+            let drifted = !is_div && trace.is_some_and(|tr| tr.report.drift.iter().any(|f| f.event_id == Some(id)));
+            let div = if is_div {
+                "✗"
+            } else if drifted {
+                "≈"
+            } else {
+                " "
+            };
             let fold = if nested {
                 "  └ "
             } else if app.hist.has_followers(id) {
