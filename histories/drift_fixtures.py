@@ -123,6 +123,15 @@ async def record(client: Client, m) -> list[Fixture]:
               "", "asyncio.wait() is non-deterministic", "sdk-warning"),
     )  # fmt: skip
 
+    # An update history accepts (8 ≤ 10) that v2's validator rejects (8 > 5).
+    h = await client.start_workflow(m.UpdateValidationWorkflow.run, id="drift-update-validation", task_queue=tq)
+    await h.execute_update(m.UpdateValidationWorkflow.set_quantity, 8, id="quantity-8")
+    await h.result()
+    fx.append(Fixture("update_validation", "UpdateValidationWorkflow", h.id, "update-validation",
+                      "validator set_quantity", A + "WORKFLOW_EXECUTION_UPDATE_ACCEPTED", "accepted update quantity-8",
+                      "rejected: ValueError: at most 5 per order, got 8", "update-validation",
+                      run_id=h.result_run_id))  # fmt: skip
+
     # Signal / cancel an external workflow: the target must exist while recording.
     recv = await client.start_workflow(m.DriftReceiverWorkflow.run, id="drift-receiver-1", task_queue=tq)
     h = await run(m.SignalExternalWorkflow.run, "drift-receiver-1", id="drift-signal-external")

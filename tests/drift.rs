@@ -52,6 +52,7 @@ fn every_fixture_reports_its_kind_values_and_line_and_nothing_with_its_own_code(
         "memo",
         "result",
         "sdk-warning",
+        "update-validation",
         "tail",
     ] {
         assert!(kinds.contains(k), "no fixture for {k}");

@@ -39,6 +39,8 @@ API
                       command_sites: [site | None per command],
                       state: bytes (UTF-8 JSON) | None}]
         warnings    [str] Python warnings raised by the replay   (extension)
+        update_rejections  str: JSON [{update_id, name, message, file, line}] updates
+                    history accepted that the code's validator now rejects (extension)
         output      str   text the workflow code printed/logged   (extension)
 
     One step per non-eviction activation the workflow instance handled, in

@@ -16,10 +16,12 @@ from .userfilter import _FILTER, _first_user_frame
 class _Collector:
     """Everything recorded for one replay."""
 
-    __slots__ = ("steps", "records", "warnings", "output", "deadlock")
+    __slots__ = ("steps", "records", "warnings", "output", "deadlock", "update_rejections")
 
     def __init__(self) -> None:
         self.steps: list[dict] = []
+        # Updates history accepted that the code's validator now rejects (recording.py).
+        self.update_rejections: list[dict] = []
         self.records: list[logging.LogRecord] = []
         self.warnings: list[str] = []
         self.output: list[str] = []

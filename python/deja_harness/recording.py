@@ -288,6 +288,59 @@ _SEQ_CANCELS = {
 }
 
 
+def _validate_replayed_updates(act, probe: _Probe, collector: _Collector) -> None:
+    """Run the code's update validator on each update history accepted, as a worker
+    would have when the update arrived.
+
+    On replay core delivers an accepted update with ``run_validator`` false, so the SDK
+    never calls the validator: a stricter validator in new code passes replay although
+    the recorded update would now be rejected. This calls the same bound validator the
+    SDK would (``workflow_get_update_validator``) on the same decoded arguments, read-only,
+    on the instance's state as the activation finds it, before the activation runs. A
+    raise is recorded (with the user line that raised); nothing else changes.
+    """
+    impl = probe.impl
+    for job in act.jobs:
+        if not _has_field(job, "do_update"):
+            continue
+        du = job.do_update
+        if du.run_validator:
+            continue  # the SDK runs it itself
+        get_validator = getattr(impl, "workflow_get_update_validator", None)
+        validator = get_validator(du.name) if get_validator is not None else None
+        if validator is None:
+            continue
+        defn = impl._updates.get(du.name) or getattr(impl, "_dynamic_update", None)
+        if defn is None:
+            continue
+        try:
+            args = impl._process_handler_args(du.name, du.input, defn.name, defn.arg_types, defn.dynamic_vararg)
+        except Exception:
+            continue  # arguments the code cannot decode: the replay itself will say so
+        try:
+            read_only = impl._as_read_only(in_query_or_validator=True)
+        except TypeError:  # older SDKs
+            read_only = impl._as_read_only()
+        previous_loop = asyncio._get_running_loop()
+        asyncio._set_running_loop(impl)  # workflow.* calls in the validator find the workflow
+        try:
+            with read_only:
+                validator(*args)
+        except Exception as e:  # noqa: BLE001 - any raise is a rejection, as in the SDK
+            site = _innermost_user_tb_site(e)
+            collector.update_rejections.append(
+                {
+                    "update_id": du.id,
+                    "name": du.name,
+                    "message": f"{type(e).__name__}: {e}",
+                    "file": site[0] if site else None,
+                    "line": site[1] if site else None,
+                }
+            )
+        finally:
+            asyncio._set_running_loop(previous_loop)
+
+
 class _RecordingInstance(deja_sandbox_reuse.DelegatingInstance):
     def __init__(self, inner: temporalio.worker.WorkflowInstance, probe: _Probe | None, owner: _Recorder) -> None:
         super().__init__(inner)
@@ -325,6 +378,11 @@ class _RecordingInstance(deja_sandbox_reuse.DelegatingInstance):
                 probe.sites = None
             return self.inner.activate(act)
         act_bytes = act.SerializeToString()
+        if probe is not None:
+            try:
+                _validate_replayed_updates(act, probe, collector)
+            except Exception:  # checking must never change the replay
+                pass
         sites: list = []
         if probe is not None:
             probe.sites = sites

@@ -7,6 +7,7 @@ import concurrent.futures
 import dataclasses
 import importlib
 import itertools
+import json
 import os
 import re
 import sys
@@ -228,6 +229,7 @@ class Session:
                     out["sandbox_note"] = note
             out["steps"] = collector.steps
             out["warnings"] = collector.warnings
+            out["update_rejections"] = json.dumps(collector.update_rejections)
             out["output"] = "".join(collector.output)
             return out
 

@@ -377,6 +377,13 @@ fn convert_outcome(protos: &SdkProtos, r: &Bound<'_, PyAny>, seconds: f64) -> Py
             Ok(v) if !v.is_none() => v.extract()?,
             _ => String::new(),
         },
+        update_rejections: match r.get_item("update_rejections") {
+            Ok(v) if !v.is_none() => {
+                let text: String = v.extract()?;
+                serde_json::from_str(&text).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        },
     })
 }
 

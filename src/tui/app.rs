@@ -677,6 +677,7 @@ impl App {
             sandbox_note: None,
             warnings: Vec::new(),
             output: String::new(),
+            update_rejections: Vec::new(),
         };
         self.replay = Replay::Running(Box::new(TraceModel::new(&self.hist, partial)), steps);
         self.refresh();

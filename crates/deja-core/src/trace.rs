@@ -146,6 +146,21 @@ pub struct ReplayOutcome {
     pub warnings: Vec<String>,
     /// What the workflow code printed (stdout/stderr writes on the replay's threads).
     pub output: String,
+    /// Updates history accepted that the code's validator now rejects (the harness runs
+    /// the validator on the recorded arguments; replay itself does not).
+    pub update_rejections: Vec<UpdateRejection>,
+}
+
+/// An accepted update the current validator rejects.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateRejection {
+    pub update_id: String,
+    pub name: String,
+    /// `ValueError: …` as the validator raised it.
+    pub message: String,
+    /// The user line that raised.
+    pub file: Option<String>,
+    pub line: Option<u32>,
 }
 
 /// The `temporalio` deja found in the user's environment and what deja does with it

@@ -567,6 +567,30 @@ pub fn find(h: &LoadedHistory, tl: &Timeline, outcome: &ReplayOutcome, alignment
     if passed {
         tail(h, tl, outcome, alignment, &mut out);
     }
+    for u in &outcome.update_rejections {
+        // The event that accepted it.
+        let accepted = h.events().iter().find(|e| match e.attributes.as_ref() {
+            Some(A::WorkflowExecutionUpdateAcceptedEventAttributes(a)) => {
+                a.accepted_request.as_ref().and_then(|r| r.meta.as_ref()).is_some_and(|m| m.update_id == u.update_id)
+                    || a.protocol_instance_id == u.update_id
+            }
+            _ => false,
+        });
+        out.push(DriftFinding {
+            kind: DriftKind::UpdateValidation,
+            event_id: accepted.map(|e| e.event_id),
+            field: format!("validator {}", u.name),
+            recorded: format!("accepted update {}", u.update_id),
+            emitted: truncate(&format!("rejected: {}", u.message), VALUE_MAX),
+            file: u.file.clone(),
+            line: u.line,
+            message: DriftKind::UpdateValidation.meaning().to_string(),
+            task: accepted.and_then(|e| tl.task_of_event(e.event_id)).map(|t| t.index),
+            unverifiable: false,
+            fails: false,
+            traceback: None,
+        });
+    }
     for w in &outcome.warnings {
         let (file, line, text) = split_warning(w);
         out.push(DriftFinding {

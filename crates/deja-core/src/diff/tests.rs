@@ -135,7 +135,7 @@ fn step(history_length: i64, commands: Vec<WorkflowCommand>) -> Step {
 }
 
 fn outcome(verdict: Verdict, message: &str, steps: Vec<Step>) -> ReplayOutcome {
-    ReplayOutcome { verdict, error_kind: None, message: message.into(), raw: String::new(), frames: Vec::new(), steps, seconds: 0.0, sandbox: SandboxUse::None, sandbox_note: None, warnings: Vec::new(), output: String::new() }
+    ReplayOutcome { verdict, error_kind: None, message: message.into(), raw: String::new(), frames: Vec::new(), steps, seconds: 0.0, sandbox: SandboxUse::None, sandbox_note: None, warnings: Vec::new(), output: String::new(), update_rejections: Vec::new() }
 }
 
 fn statuses(h: &LoadedHistory, o: &ReplayOutcome) -> (Vec<RowStatus>, Option<i64>) {
