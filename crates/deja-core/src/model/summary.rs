@@ -242,6 +242,51 @@ mod tests {
         assert_eq!(s.exit_code(), exit::FAILURES);
     }
 
+    fn drifted(path: &str, kind: crate::diff::drift::DriftKind, fails: bool) -> HistoryResult {
+        let mut r = result(path, Verdict::Pass, "");
+        r.workflow_type = Some("Order".into());
+        r.drift = vec![crate::diff::drift::DriftFinding {
+            kind,
+            event_id: Some(5),
+            field: "input".into(),
+            recorded: "1".into(),
+            emitted: "2".into(),
+            file: Some("wf.py".into()),
+            line: Some(9),
+            message: String::new(),
+            task: Some(0),
+            unverifiable: false,
+            fails,
+            traceback: None,
+        }];
+        r.drift_failed = fails;
+        if fails {
+            r.signature = r.drift[0].signature("Order");
+        }
+        r
+    }
+
+    #[test]
+    fn drift_is_counted_grouped_and_fails_only_under_the_policy() {
+        use crate::diff::drift::DriftKind;
+        let mut s = Summary::new(3, 3, 1);
+        s.record(&drifted("a", DriftKind::ActivityInput, false));
+        s.record(&drifted("b", DriftKind::ActivityInput, false));
+        s.record(&result("c", Verdict::Pass, ""));
+        assert_eq!((s.pass, s.drift_histories, s.drift_findings, s.drift_failed), (3, 2, 2, 0));
+        assert_eq!(s.drift_kinds.get(&DriftKind::ActivityInput), Some(&2));
+        let g = s.drift_groups_by_size();
+        assert_eq!((g.len(), g[0].count, g[0].histories, g[0].example_path.as_str()), (1, 2, 2, "a"));
+        assert_eq!(g[0].signature, "Order drift activity-input input at wf.py:9");
+        assert!(s.groups.is_empty(), "drift alone is not a failure");
+        assert_eq!(s.exit_code(), exit::OK);
+
+        s.record(&drifted("d", DriftKind::ActivityInput, true));
+        assert_eq!((s.pass, s.drift_failed, s.failed()), (3, 1, 1));
+        assert_eq!(s.groups.len(), 1, "a history failed by drift is grouped with the failures");
+        assert_eq!(s.exit_code(), exit::FAILURES);
+    }
+
     #[test]
     fn exit_codes() {
         let mut s = Summary::new(1, 1, 1);
