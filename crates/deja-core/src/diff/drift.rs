@@ -390,10 +390,8 @@ fn compare_pair(ctx: &Ctx, cmd: &WorkflowCommand, ev: &A, d: &mut Diffs) {
             d.set_duration(K::ActivityOptions, "heartbeat_timeout", e.heartbeat_timeout.as_ref(), c.heartbeat_timeout.as_ref());
             retry(d, K::ActivityOptions, e.retry_policy.as_ref(), c.retry_policy.as_ref());
         }
-        (C::StartTimer(c), A::TimerStartedEventAttributes(e)) => {
-            if !dur_eq(e.start_to_fire_timeout.as_ref(), c.start_to_fire_timeout.as_ref()) {
-                d.push(K::TimerDuration, "start_to_fire_timeout", duration_text(e.start_to_fire_timeout.as_ref()), duration_text(c.start_to_fire_timeout.as_ref()));
-            }
+        (C::StartTimer(c), A::TimerStartedEventAttributes(e)) if !dur_eq(e.start_to_fire_timeout.as_ref(), c.start_to_fire_timeout.as_ref()) => {
+            d.push(K::TimerDuration, "start_to_fire_timeout", duration_text(e.start_to_fire_timeout.as_ref()), duration_text(c.start_to_fire_timeout.as_ref()));
         }
         (C::StartChildWorkflowExecution(c), A::StartChildWorkflowExecutionInitiatedEventAttributes(e)) => {
             d.payloads(K::ChildInput, "input", e.input.as_ref().map_or(&[], |p| &p.payloads[..]), &c.input);
@@ -451,10 +449,8 @@ fn compare_pair(ctx: &Ctx, cmd: &WorkflowCommand, ev: &A, d: &mut Diffs) {
                 d.text(K::CancelExternal, "reason", &e.reason, &c.reason);
             }
         }
-        (C::CancelChildWorkflowExecution(c), A::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(e)) => {
-            if !c.reason.is_empty() {
-                d.text(K::CancelExternal, "reason", &e.reason, &c.reason);
-            }
+        (C::CancelChildWorkflowExecution(c), A::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(e)) if !c.reason.is_empty() => {
+            d.text(K::CancelExternal, "reason", &e.reason, &c.reason);
         }
         (C::ContinueAsNewWorkflowExecution(c), A::WorkflowExecutionContinuedAsNewEventAttributes(e)) => {
             let ty = e.workflow_type.as_ref().map_or("", |t| t.name.as_str());
@@ -631,6 +627,7 @@ fn split_warning(w: &str) -> (Option<String>, Option<u32>, &str) {
 /// The last user frame of a Python traceback (`File "…", line N`), skipping the SDK's.
 fn traceback_site(tb: &str) -> Option<(String, u32)> {
     tb.lines()
+        .rev()
         .filter_map(|l| {
             let l = l.trim_start();
             let rest = l.strip_prefix("File \"")?;
@@ -640,8 +637,7 @@ fn traceback_site(tb: &str) -> Option<(String, u32)> {
             let n: u32 = after.chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().ok()?;
             Some((file.to_string(), n))
         })
-        .filter(|(f, _)| !f.contains("/temporalio/") && !f.contains("/deja_harness/") && !f.starts_with('<'))
-        .last()
+        .find(|(f, _)| !f.contains("/temporalio/") && !f.contains("/deja_harness/") && !f.starts_with('<'))
 }
 
 /// What a failing final task means, by what history says happened to it.
