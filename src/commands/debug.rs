@@ -33,10 +33,12 @@ pub fn run(args: DebugArgs, verbose: u8, color: ColorChoice) -> Result<u8> {
     crate::tui::require_terminal()?;
     let code_label = setup.code.workflows.iter().map(|w| deja_core::display_path(w)).collect::<Vec<_>>().join(", ");
     let workflow_type = history.workflow_type().to_string();
+    let drift_policy = setup.drift.clone();
     let replayer = PyReplayer::new(setup, history.encode(), history.workflow_id.clone(), workflow_type);
     let mut replays = Background::spawn(Box::new(replayer))?;
     replays.start();
     let mut app = App::replaying(history, Theme::new(color.should_colorize(true)), code_label);
+    app.drift_policy = drift_policy;
     let mut first_frame = None;
     let outcome = crate::tui::run_in_terminal(&mut app, &mut replays, || first_frame = Some(started.elapsed()));
     // The terminal is restored. The replay thread may still be inside Python (quit

@@ -128,6 +128,8 @@ pub struct App {
     sources: HashMap<String, Option<Rc<Vec<String>>>>,
     /// Set while a replay runs in the background (the first one, or after `r`).
     pub replaying: Option<Instant>,
+    /// `--strict` / `[tool.deja] fail-on, allow`: drops allowed drift kinds, marks what fails.
+    pub drift_policy: deja_core::diff::drift::DriftPolicy,
 }
 
 impl App {
@@ -176,6 +178,7 @@ impl App {
             inspect: Inspect::default(),
             sources: HashMap::new(),
             replaying: None,
+            drift_policy: Default::default(),
         };
         app.rebuild_rows();
         // Open where the trouble is: a debugger that starts on event 1 of a 10k-event
@@ -628,13 +631,20 @@ impl App {
 
     // ---------------------------------------------------------------- replay
 
+    /// The trace model of an outcome, with the drift policy applied.
+    fn trace_model(&self, outcome: ReplayOutcome) -> TraceModel {
+        let mut t = TraceModel::new(&self.hist, outcome);
+        t.report.apply_drift_policy(&self.drift_policy);
+        t
+    }
+
     /// Install a new replay (after `r`), keeping position, breakpoints and folding.
     pub fn set_replay(&mut self, replay: Result<ReplayOutcome, ReplayFailure>) {
         let before = self.verdict_text();
         let first = self.replay.is_running();
         self.replaying = None;
         self.replay = match replay {
-            Ok(outcome) => Replay::Ready(Box::new(TraceModel::new(&self.hist, outcome))),
+            Ok(outcome) => Replay::Ready(Box::new(self.trace_model(outcome))),
             Err(f) => Replay::Failed(f),
         };
         self.sources.clear();
@@ -679,7 +689,7 @@ impl App {
             output: String::new(),
             update_rejections: Vec::new(),
         };
-        self.replay = Replay::Running(Box::new(TraceModel::new(&self.hist, partial)), steps);
+        self.replay = Replay::Running(Box::new(self.trace_model(partial)), steps);
         self.refresh();
     }
 
@@ -688,7 +698,7 @@ impl App {
         match &self.replay {
             Replay::Ready(t) => {
                 let r = &t.report;
-                let mut s = views::verdict_word(r.verdict).to_string();
+                let mut s = if r.drift_failed { "✗ drift (SDK: pass)".to_string() } else { views::verdict_word(r.verdict).to_string() };
                 if let Some(id) = t.divergence_event {
                     s.push_str(&format!(" at event {id}"));
                 }

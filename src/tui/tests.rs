@@ -623,3 +623,18 @@ fn drift_is_marked_on_the_timeline_and_in_the_step_and_d_jumps_to_it() {
     assert!(clean.message.as_deref().is_some_and(|m| m.starts_with("no drift")), "{:?}", clean.message);
     assert!(!screen(&clean, 120, 40).contains('≈'));
 }
+
+#[test]
+fn the_drift_policy_applies_in_the_debugger_after_a_replay() {
+    let h = "tests/fixtures/drift/activity_input.json";
+    let code = "tests/fixtures/drift/code_v2/drift_workflows.py";
+    let (history, out) = replayed(h, code, &[]);
+    let mut a = App::new(history.clone(), out.clone(), Theme::plain(), code.to_string());
+    a.drift_policy = deja_core::diff::drift::DriftPolicy { strict: true, ..Default::default() };
+    a.set_replay(out.clone());
+    assert_eq!(a.verdict_text(), "✗ drift (SDK: pass)");
+    a.drift_policy = deja_core::diff::drift::DriftPolicy { allow: vec![deja_core::diff::drift::DriftKind::ActivityInput], ..Default::default() };
+    a.set_replay(out);
+    assert!(a.trace().is_some_and(|t| t.report.drift.is_empty()), "allowed kinds are not shown");
+    assert_eq!(a.verdict_text(), "✓ pass");
+}
