@@ -24,14 +24,31 @@ from dataclasses import dataclass
 
 from pathlib import Path
 
+import nexusrpc
+import nexusrpc.handler
 from temporalio.api.enums.v1 import EventType, IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.nexus.v1 import EndpointSpec, EndpointTarget
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, CreateNexusEndpointRequest
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer, Worker
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "tests/fixtures/drift"
 TASK_QUEUE = "deja-drift"
+
+
+@nexusrpc.service(name="DriftQuoteService")
+class QuoteService:
+    quote: nexusrpc.Operation[str, str]
+
+
+@nexusrpc.handler.service_handler(service=QuoteService)
+class QuoteHandler:
+    """The Nexus operation NexusInputWorkflow calls (endpoint `deja-drift-endpoint`)."""
+
+    @nexusrpc.handler.sync_operation
+    async def quote(self, ctx: nexusrpc.handler.StartOperationContext, sku: str) -> str:
+        return f"quote for {sku}"
 
 
 def load_module(path: Path, name: str):
@@ -117,6 +134,8 @@ async def record(client: Client, m) -> list[Fixture]:
               "search-attributes"),
         plain("memo", m.MemoWorkflow.run, [], "memo", "memo.tier", A + "WORKFLOW_PROPERTIES_MODIFIED",
               '"gold"', '"platinum"', "memo"),
+        plain("nexus_input", m.NexusInputWorkflow.run, [], "nexus-input", "input", A + "NEXUS_OPERATION_SCHEDULED",
+              '"sku-1"', '"sku-2"', "nexus-input"),
         plain("result", m.ResultWorkflow.run, [], "result", "result", A + "WORKFLOW_EXECUTION_COMPLETED",
               '{"status":"shipped"}', '{"status":"sent"}', "result"),
         plain("sdk_warning", m.SdkWarningWorkflow.run, [], "sdk-warning", "warning", None,
@@ -194,8 +213,19 @@ async def generate(DevServer, servers: list, out: Path) -> int:
                     namespace="default", search_attributes={"DejaTier": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD}
                 )
             )
+            # The Nexus endpoint NexusInputWorkflow calls, served by this worker's queue.
+            await client.operator_service.create_nexus_endpoint(
+                CreateNexusEndpointRequest(
+                    spec=EndpointSpec(
+                        name="deja-drift-endpoint",
+                        target=EndpointTarget(
+                            worker=EndpointTarget.Worker(namespace="default", task_queue=TASK_QUEUE)
+                        ),
+                    )
+                )
+            )
             worker = Worker(client, task_queue=TASK_QUEUE, workflows=m.ALL_WORKFLOWS, activities=m.ALL_ACTIVITIES,
-                            debug_mode=True)  # fmt: skip
+                            nexus_service_handlers=[QuoteHandler()], debug_mode=True)  # fmt: skip
             async with worker:
                 t0 = time.monotonic()
                 fixtures = await record(client, m)

@@ -51,6 +51,7 @@ fn every_fixture_reports_its_kind_values_and_line_and_nothing_with_its_own_code(
         "search-attributes",
         "memo",
         "result",
+        "nexus-input",
         "sdk-warning",
         "update-validation",
         "tail",
