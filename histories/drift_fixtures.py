@@ -197,7 +197,8 @@ async def sdk_verdict(module_path: Path, history: WorkflowHistory) -> str:
     return "pass" if result.replay_failure is None else f"fail: {result.replay_failure}"
 
 
-async def generate(DevServer, servers: list, out: Path) -> int:
+async def generate(DevServer, servers: list, out: Path | None) -> int:
+    out = out or DEFAULT_OUT
     code = out / "code" / "drift_workflows.py"
     code_v2 = out / "code_v2" / "drift_workflows.py"
     m = load_module(code, "drift_workflows")
@@ -236,13 +237,13 @@ async def generate(DevServer, servers: list, out: Path) -> int:
         finally:
             server.stop()
 
-    for stale in out.glob("*.json"):
-        stale.unlink()
-    entries, ok = [], True
+    # Everything is verified before anything is written: an interrupted run leaves the
+    # committed fixtures as they were.
+    entries, texts, ok = [], {}, True
     for f in fixtures:
         hist = histories[f.name]
         path = out / f"{f.name}.json"
-        path.write_text(hist.to_json() + "\n")
+        texts[path] = hist.to_json() + "\n"
         event_id = None
         if f.event_type:
             want = EventType.Value(f.event_type)
@@ -280,13 +281,15 @@ async def generate(DevServer, servers: list, out: Path) -> int:
         "code_v2": code_v2.relative_to(REPO).as_posix(),
         "fixtures": entries,
     }
+    for stale in out.glob("*.json"):
+        stale.unlink()
+    for path, text in texts.items():
+        path.write_text(text)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"wrote {len(entries)} histories + manifest.json to {out}")
     return 0 if ok else 1
 
 
-def main(DevServer, servers: list, out: Path | None) -> int:
-    return asyncio.run(generate(DevServer, servers, out or DEFAULT_OUT))
 
 
 

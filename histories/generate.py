@@ -665,7 +665,8 @@ def main() -> int:
         if args.command == "drift":
             import drift_fixtures
 
-            return drift_fixtures.main(DevServer, _SERVERS, args.out)
+            # SIGTERM cancels it like Ctrl-C, so its dev server is stopped on the way out.
+            return asyncio.run(cancel_on_sigterm(drift_fixtures.generate(DevServer, _SERVERS, args.out)))
         if args.command == "corpus":
             asyncio.run(cancel_on_sigterm(corpus(args.count, args.out, args.concurrency, args.seed)))
             return 0
