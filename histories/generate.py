@@ -3,6 +3,7 @@
 
     .venv/bin/python histories/generate.py                      # regenerate histories/
     .venv/bin/python histories/generate.py corpus --count 500 --out /tmp/corpus
+    .venv/bin/python histories/generate.py causes                # tests/fixtures/causes/ only
 
 The default command starts a throw-away Temporal dev server (`temporal server
 start-dev` from the venv, on free loopback ports, with its database in a temp
@@ -646,6 +647,8 @@ def main() -> int:
     c.add_argument("--out", type=Path, required=True)
     c.add_argument("--concurrency", type=int, default=64)
     c.add_argument("--seed", type=int, default=1)
+    k = sub.add_parser("causes", help="record tests/fixtures/causes/ (histories, variants, manifest) only")
+    k.add_argument("--no-record", action="store_true", help="keep the histories; rewrite variants and manifest")
     args = parser.parse_args()
 
     if not TEMPORAL_CLI.exists():
@@ -659,6 +662,10 @@ def main() -> int:
     logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
 
     try:
+        if args.command == "causes":
+            import causes
+
+            return causes.main(sys.modules[__name__], record_histories=not args.no_record)
         if args.command == "corpus":
             asyncio.run(cancel_on_sigterm(corpus(args.count, args.out, args.concurrency, args.seed)))
             return 0
