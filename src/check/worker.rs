@@ -135,7 +135,7 @@ fn replay_one(
             events: h.events().len(),
         },
     )?;
-    let result = match session.replay(&h.encode(), &h.workflow_id) {
+    let result = match session.replay_explaining_failures(&h.encode(), &h.workflow_id) {
         Ok(outcome) => {
             let tl = Timeline::new(h.events());
             let report = ReplayReport::build(&h, &tl, &outcome);

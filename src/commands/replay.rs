@@ -25,7 +25,7 @@ pub fn run(args: ReplayArgs, verbose: u8, st: &Styles) -> Result<u8> {
     setup.code.record_state = !setup.code.queries.is_empty();
     let (_interp, session) = super::start_python(&setup, verbose)?;
     super::check_queries(&session.queries, h.workflow_type(), &setup.code.queries)?;
-    let outcome = session.replay(&h.encode(), &h.workflow_id).map_err(|e| super::explain(e, verbose))?;
+    let outcome = session.replay_explaining_failures(&h.encode(), &h.workflow_id).map_err(|e| super::explain(e, verbose))?;
     let tl = Timeline::new(h.events());
     let mut report = ReplayReport::build(&h, &tl, &outcome);
     if let Some(until) = args.until {

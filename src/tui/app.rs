@@ -644,6 +644,8 @@ impl App {
             sandbox_note: None,
             warnings: Vec::new(),
             output: String::new(),
+            handlers: Default::default(),
+            explained: false,
         };
         self.replay = Replay::Running(Box::new(TraceModel::new(&self.hist, partial)), steps);
         self.refresh();
