@@ -190,6 +190,19 @@ pub(crate) fn apply(inp: &Inputs<'_>, b: &Baseline, found: &mut (Cause, Option<F
     cause.baseline = format!("{verdict_note}; the versions' commands first differ in activation {}", k + 1);
     cause.changed_lines = changed.iter().map(|c| c.2.clone()).collect();
     if changed.is_empty() {
+        // Nothing changed ran (a renamed handler is never called): the hunk around the
+        // cause line, if the line is in one.
+        for f in &b.files {
+            if Some(&f.new_file) != cause.file.as_ref() {
+                continue;
+            }
+            if let Some(c) = changes(&f.old_text, &f.new_text)
+                .into_iter()
+                .find(|c| cause.line.is_some_and(|l| (l as usize) > c.new.start && (l as usize) <= c.new.end))
+            {
+                cause.hunk = hunk_text(f, &c);
+            }
+        }
         cause.details.push(format!("no changed line between {} and the current code ran before the divergence", b.label));
         return;
     }
@@ -212,13 +225,14 @@ pub(crate) fn apply(inp: &Inputs<'_>, b: &Baseline, found: &mut (Cause, Option<F
         .iter()
         .map(|(_, _, c)| {
             let name = std::path::Path::new(&c.file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let code = |t: &str| strip_comment(t).trim().to_string();
             let mut s = if c.text.is_empty() {
-                format!("{name}:{} removed `{}`", c.line, c.was.as_deref().unwrap_or(""))
+                format!("{name}:{} removed `{}`", c.line, code(c.was.as_deref().unwrap_or("")))
             } else {
-                format!("{name}:{} `{}`", c.line, c.text)
+                format!("{name}:{} `{}`", c.line, code(&c.text))
             };
             if let (Some(w), false) = (&c.was, c.text.is_empty()) {
-                s.push_str(&format!(" (was `{w}`)"));
+                s.push_str(&format!(" (was `{}`)", code(w)));
             }
             if !c.read_at.is_empty() {
                 s.push_str(&format!(", read at {}", c.read_at.iter().map(|l| format!(":{l}")).collect::<Vec<_>>().join(", ")));
@@ -226,7 +240,8 @@ pub(crate) fn apply(inp: &Inputs<'_>, b: &Baseline, found: &mut (Cause, Option<F
             s
         })
         .collect();
-    cause.message.push_str(&format!(" Changed since {} and ran before the divergence: {}.", b.label, list.join("; ")));
+    let more = if list.len() > 1 { format!(" (and {} more, below)", list.len() - 1) } else { String::new() };
+    cause.message.push_str(&format!(" Changed since {} and ran before the divergence: {}{more}.", b.label, list[pick]));
     // The fix from the real old code, where the finder has no more specific one.
     if matches!(cause.kind, CauseKind::CommandChanged | CauseKind::Waiting | CauseKind::Exception) {
         if let Some(p) = patched_fix(inp.history.workflow_type(), f, change, first) {

@@ -93,7 +93,6 @@ pub struct ChangedLine {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub was: Option<String>,
     /// For a module- or class-level assignment: the lines that read the name and ran.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub read_at: Vec<u32>,
 }
 
