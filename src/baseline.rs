@@ -182,6 +182,32 @@ fn from_git(spec: &str, code: &CodeConfig, files: &[PathBuf]) -> Result<OldCode>
     Ok(OldCode { label: spec.to_string(), code: mapped, files: pairs, _dir: Some(tmp) })
 }
 
+/// Replay `history` against the old code with line traces, in a session of its own
+/// (closed afterwards). With `-v`, Python's traceback of a failure is printed.
+pub fn replay(
+    interp: &crate::replay::embed::Interpreter,
+    old: &OldCode,
+    history: &deja_core::history::LoadedHistory,
+    verbose: u8,
+) -> Result<deja_core::cause::Baseline> {
+    let detail = |e: &crate::replay::embed::EmbedError| {
+        if verbose > 0 && !e.detail().is_empty() {
+            eprintln!("{}", crate::style::escape_block(e.detail().trim_end()));
+        }
+    };
+    let session = interp.load(&old.code).map_err(|e| {
+        detail(&e);
+        anyhow::anyhow!("--baseline {}: loading the old code: {e}", old.label)
+    })?;
+    let outcome = session.replay_as(&history.encode(), &history.workflow_id, true);
+    session.close();
+    let outcome = outcome.map_err(|e| {
+        detail(&e);
+        anyhow::anyhow!("--baseline {}: replaying against the old code: {e}", old.label)
+    })?;
+    Ok(deja_core::cause::Baseline { label: old.label.clone(), outcome, files: old.files.clone() })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

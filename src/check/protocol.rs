@@ -58,6 +58,9 @@ pub struct Setup {
     pub plain_text: bool,
     /// Send the full `deja.replay/v1` report (for `--json`).
     pub report_json: bool,
+    /// `--baseline REF|PATH`: explain the first failure of each cause against the old code.
+    #[serde(default)]
+    pub baseline: Option<String>,
 }
 
 /// Parent → worker.

@@ -8,7 +8,7 @@ pub mod replay;
 pub mod show;
 pub mod version;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::cli::WorkflowArgs;
 use crate::config;
@@ -87,21 +87,6 @@ pub fn explain(e: impl Into<ReplayError>, verbose: u8) -> anyhow::Error {
         eprintln!("{}", crate::style::escape_block(e.detail().trim_end()));
     }
     e.into_anyhow()
-}
-
-/// Replay `history` against the `--baseline` code (resolved into `old`) with line traces,
-/// in a session of its own (closed afterwards).
-pub fn replay_baseline(
-    interp: &Interpreter,
-    old: crate::baseline::OldCode,
-    history: &deja_core::history::LoadedHistory,
-    verbose: u8,
-) -> Result<deja_core::cause::Baseline> {
-    let session = interp.load(&old.code).map_err(|e| explain(e, verbose)).with_context(|| format!("--baseline {}: loading the old code", old.label))?;
-    let outcome = session.replay_as(&history.encode(), &history.workflow_id, true).map_err(|e| explain(e, verbose));
-    session.close();
-    let outcome = outcome.with_context(|| format!("--baseline {}: replaying against the old code", old.label))?;
-    Ok(deja_core::cause::Baseline { label: old.label.clone(), outcome, files: old.files.clone() })
 }
 
 /// Every asked-for query must exist on the workflow type the history runs (a typo would
