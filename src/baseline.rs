@@ -187,7 +187,7 @@ fn from_git(spec: &str, code: &CodeConfig, files: &[PathBuf]) -> Result<OldCode>
 pub fn replay(
     interp: &crate::replay::embed::Interpreter,
     old: &OldCode,
-    history: &deja_core::history::LoadedHistory,
+    (history, workflow_id): (&[u8], &str),
     verbose: u8,
 ) -> Result<deja_core::cause::Baseline> {
     let detail = |e: &crate::replay::embed::EmbedError| {
@@ -199,7 +199,7 @@ pub fn replay(
         detail(&e);
         anyhow::anyhow!("--baseline {}: loading the old code: {e}", old.label)
     })?;
-    let outcome = session.replay_as(&history.encode(), &history.workflow_id, true);
+    let outcome = session.replay_as(history, workflow_id, true);
     session.close();
     let outcome = outcome.map_err(|e| {
         detail(&e);

@@ -167,7 +167,7 @@ fn replay_one(
                     // The old code runs in a session of its own; the current code is
                     // imported again afterwards (one user module of a name at a time).
                     session.close();
-                    let base = crate::baseline::replay(interp, &b.old, &h, 0);
+                    let base = crate::baseline::replay(interp, &b.old, (&h.encode(), &h.workflow_id), 0);
                     *session = interp.load(&setup.code).map_err(|e| io::Error::other(format!("re-loading the workflow code after --baseline: {e}")))?;
                     match base {
                         Ok(base) => report = ReplayReport::build_with(&h, &tl, &outcome, Some(&base)),

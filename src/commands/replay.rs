@@ -31,7 +31,7 @@ pub fn run(args: ReplayArgs, verbose: u8, st: &Styles) -> Result<u8> {
     let baseline = match old {
         Some(old) if outcome.verdict != Verdict::Pass => {
             session.close();
-            Some(crate::baseline::replay(&interp, &old, &h, verbose)?)
+            Some(crate::baseline::replay(&interp, &old, (&h.encode(), &h.workflow_id), verbose)?)
         }
         _ => None,
     };

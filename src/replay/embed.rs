@@ -251,12 +251,14 @@ impl Session {
         })
     }
 
-    /// Replay; when the verdict is not a pass, replay once more with `explain` and return
+    /// Replay; when the verdict is a divergence or a task failure, replay once more with `explain` and return
     /// that (same verdict, plus line traces and stacks): the line trace costs nothing on
     /// histories that pass.
     pub fn replay_explaining_failures(&self, history: &[u8], workflow_id: &str) -> Result<ReplayOutcome, EmbedError> {
         let first = self.replay_as(history, workflow_id, false)?;
-        if first.verdict == Verdict::Pass {
+        // Only a divergence or an exception in workflow code is explained; errors (a
+        // deadlock above all: its thread may still be blocked) are not replayed again.
+        if !matches!(first.verdict, Verdict::Nondeterminism | Verdict::WorkflowTaskFailure) {
             return Ok(first);
         }
         let mut again = self.replay_as(history, workflow_id, true)?;
@@ -428,6 +430,7 @@ fn convert_outcome(protos: &SdkProtos, r: &Bound<'_, PyAny>, seconds: f64) -> Py
             _ => Handlers::default(),
         },
         explained: false,
+        baseline: None,
     })
 }
 

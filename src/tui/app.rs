@@ -128,6 +128,8 @@ pub struct App {
     sources: HashMap<String, Option<Rc<Vec<String>>>>,
     /// Set while a replay runs in the background (the first one, or after `r`).
     pub replaying: Option<Instant>,
+    /// `w` was pressed: the Source pane shows the cause line until the next move.
+    pub show_cause: bool,
 }
 
 impl App {
@@ -176,6 +178,7 @@ impl App {
             inspect: Inspect::default(),
             sources: HashMap::new(),
             replaying: None,
+            show_cause: false,
         };
         app.rebuild_rows();
         // Open where the trouble is: a debugger that starts on event 1 of a 10k-event
@@ -318,7 +321,12 @@ impl App {
         if !matches!(action, Action::SearchInput(_) | Action::SearchBackspace) {
             self.message = None;
         }
+        if self.show_cause && !matches!(action, Action::Cause | Action::NextPane | Action::PrevPane | Action::Focus(_) | Action::PageDown | Action::PageUp) {
+            self.show_cause = false;
+            self.refresh();
+        }
         match action {
+            Action::Cause => self.jump_to_cause(),
             Action::Quit => return Effect::Quit,
             Action::Reload => {
                 if self.replaying.is_some() {
@@ -473,6 +481,28 @@ impl App {
                     Replay::Pending | Replay::Running(..) => "the replay is still running; press d again when it has finished".into(),
                 });
             }
+        }
+    }
+
+    /// `w`: go to the divergence and show the cause line (and say what the cause is).
+    fn jump_to_cause(&mut self) {
+        let summary = self.trace().and_then(|t| t.report.cause.as_ref()).map(|c| {
+            let at = match (&c.file, c.line) {
+                (Some(f), Some(l)) => format!(" at {}:{l}", crate::report::vocab::short_file(f)),
+                _ => String::new(),
+            };
+            format!("cause: {}{at} (Source pane; `deja replay` prints the fix)", c.kind.words())
+        });
+        match summary {
+            Some(s) => {
+                if let Some(p) = self.problem_pos() {
+                    self.go(p);
+                }
+                self.show_cause = true;
+                self.refresh();
+                self.message = Some(s);
+            }
+            None => self.jump_to_problem(),
         }
     }
 
@@ -646,6 +676,7 @@ impl App {
             output: String::new(),
             handlers: Default::default(),
             explained: false,
+            baseline: None,
         };
         self.replay = Replay::Running(Box::new(TraceModel::new(&self.hist, partial)), steps);
         self.refresh();
@@ -680,6 +711,9 @@ impl App {
         self.inspect.state = views::state::build(&self.hist, self.replay.trace(), task, &theme);
         self.inspect.detail = views::detail::build(&self.hist, self.pos, &theme);
         self.inspect.source = views::source::build(&self.hist, self.replay.trace(), event, task, &mut self.sources, &theme);
+        if self.show_cause {
+            self.inspect.source = views::source::cause(self.replay.trace(), task, &mut self.sources).unwrap_or_else(|| self.inspect.source.clone());
+        }
         // The first replay has not reached this task yet.
         let not_yet = match &self.replay {
             Replay::Pending => true,
