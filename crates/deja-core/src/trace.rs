@@ -194,6 +194,9 @@ pub struct ReplayOutcome {
     pub handlers: Handlers,
     /// Whether this replay recorded line traces and stacks (`explain`).
     pub explained: bool,
+    /// The `--baseline` replay of the same history against the old code, when asked for
+    /// (read by `ReplayReport::build` to name the changed lines).
+    pub baseline: Option<Box<crate::cause::Baseline>>,
 }
 
 /// The `temporalio` deja found in the user's environment and what deja does with it

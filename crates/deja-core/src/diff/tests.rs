@@ -137,7 +137,7 @@ fn step(history_length: i64, commands: Vec<WorkflowCommand>) -> Step {
 }
 
 fn outcome(verdict: Verdict, message: &str, steps: Vec<Step>) -> ReplayOutcome {
-    ReplayOutcome { verdict, error_kind: None, message: message.into(), raw: String::new(), frames: Vec::new(), steps, seconds: 0.0, sandbox: SandboxUse::None, sandbox_note: None, warnings: Vec::new(), output: String::new(), handlers: Default::default(), explained: false }
+    ReplayOutcome { verdict, error_kind: None, message: message.into(), raw: String::new(), frames: Vec::new(), steps, seconds: 0.0, sandbox: SandboxUse::None, sandbox_note: None, warnings: Vec::new(), output: String::new(), handlers: Default::default(), explained: false, baseline: None }
 }
 
 fn statuses(h: &LoadedHistory, o: &ReplayOutcome) -> (Vec<RowStatus>, Option<i64>) {

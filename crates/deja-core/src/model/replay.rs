@@ -113,7 +113,7 @@ pub struct ReplayReport {
 
 impl ReplayReport {
     pub fn build(h: &LoadedHistory, tl: &Timeline, outcome: &ReplayOutcome) -> ReplayReport {
-        Self::build_with(h, tl, outcome, None)
+        Self::build_with(h, tl, outcome, outcome.baseline.as_deref())
     }
 
     /// [`ReplayReport::build`], explaining the cause against the old code when a
