@@ -187,3 +187,24 @@ fn check_groups_by_cause_and_explains_with_the_baseline() {
     assert_eq!(failed[0]["location"]["line"], 18, "the annotation line is the cause line");
     assert!(doc["results"].as_array().unwrap().iter().filter(|r| r["verdict"] == "pass").all(|r| r["report"]["cause"].is_null()));
 }
+
+#[test]
+fn history_strings_in_the_cause_are_escaped_in_text_and_faithful_in_json() {
+    // A deliberate bad input: the recorded cart history with an ESC sequence in the
+    // checkout signal's name (a hostile history names whatever it likes).
+    let text = std::fs::read_to_string(root().join("tests/fixtures/causes/histories/cart.json")).unwrap();
+    let evil = "checkout\u{1b}]0;pwned\u{7}";
+    let bad = text.replace("\"signalName\": \"checkout\"", &format!("\"signalName\": {}", serde_json::to_string(evil).unwrap()));
+    assert_ne!(bad, text, "the fixture has a checkout signal");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cart.json");
+    std::fs::write(&path, bad).unwrap();
+    let code = "tests/fixtures/causes/app_v1/shop_workflows.py";
+    let out = run(&["replay", path.to_str().unwrap(), "--workflows", code]);
+    let so = stdout(&out);
+    assert!(so.contains("cause: no handler"), "{so}");
+    assert!(so.contains("checkout\\x1b]0;pwned\\x07"), "{so}");
+    assert!(!so.contains('\u{1b}') && !so.contains('\u{7}'), "raw control characters reached the terminal: {so:?}");
+    let r = json_of(&run(&["replay", path.to_str().unwrap(), "--workflows", code, "-o", "json"]), "evil");
+    assert!(r["cause"]["message"].as_str().unwrap().contains(evil), "JSON keeps the original: {:#}", r["cause"]);
+}
