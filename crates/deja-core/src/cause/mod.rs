@@ -141,9 +141,12 @@ pub struct Inputs<'a> {
 pub const NO_BASELINE: &str =
     "no baseline: --baseline REF|PATH (e.g. HEAD~1, or the old code's file or folder) adds the changed lines that ran before the divergence and the diff hunk";
 
-/// Name the cause of a failed replay and the fix; `None` for a pass.
+/// Name the cause of a failed replay and the fix; `None` for a pass, an error, or a
+/// divergence deja could not pair with a command (core's message is all there is).
 pub fn explain(inp: &Inputs<'_>, base: Option<&Baseline>) -> Option<(Cause, Option<Fix>)> {
-    if inp.outcome.verdict == Verdict::Pass {
+    // Errors (a deadlock, an unregistered type, a broken history) say what they are
+    // themselves; a divergence or an exception in workflow code gets a cause.
+    if !matches!(inp.outcome.verdict, Verdict::Nondeterminism | Verdict::WorkflowTaskFailure) {
         return None;
     }
     let mut found = restricted::find(inp)
@@ -257,11 +260,15 @@ fn command_changed(inp: &Inputs<'_>) -> Option<(Cause, Option<Fix>)> {
 
 /// The code raised (no divergence): the innermost user frame.
 fn exception(inp: &Inputs<'_>) -> Option<(Cause, Option<Fix>)> {
+    if inp.outcome.verdict != Verdict::WorkflowTaskFailure {
+        return None;
+    }
     let f = inp.outcome.frames.last();
     let (file, line) = at(f);
+    let said = crate::model::replay::clean_message(&inp.outcome.message);
     let message = match f {
-        Some(f) => format!("the workflow code raised at {}: {}", short(f), inp.outcome.message),
-        None => inp.outcome.message.clone(),
+        Some(f) => format!("the workflow code raised at {}: {said}", short(f)),
+        None => said,
     };
     Some((Cause { kind: CauseKind::Exception, file, line, changed_lines: Vec::new(), message, details: Vec::new(), hunk: None, baseline: String::new() }, None))
 }
