@@ -30,10 +30,12 @@ pub struct OldCode {
 
 /// `(path, ":Class" suffix)` of a `--workflows` spec that names a file.
 fn split_class(spec: &str) -> (&str, &str) {
-    if let Some((left, right)) = spec.rsplit_once(':') {
-        if !right.is_empty() && right.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '.') && !left.is_empty() {
-            return (left, &spec[left.len()..]);
-        }
+    if let Some((left, right)) = spec.rsplit_once(':')
+        && !right.is_empty()
+        && right.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '.')
+        && !left.is_empty()
+    {
+        return (left, &spec[left.len()..]);
     }
     (spec, "")
 }
@@ -99,7 +101,7 @@ fn from_path(spec: &str, code: &CodeConfig, files: &[PathBuf]) -> Result<OldCode
             extra_path.push(d.display().to_string());
         }
     }
-    extra_path.extend(mapped.python_path.drain(..));
+    extra_path.append(&mut mapped.python_path);
     mapped.python_path = extra_path;
     Ok(OldCode { label: spec.to_string(), code: mapped, files: pairs, _dir: None })
 }
@@ -177,7 +179,7 @@ fn from_git(spec: &str, code: &CodeConfig, files: &[PathBuf]) -> Result<OldCode>
         mapped.workflows[i] = format!("{}{class}", old.display());
         extra_path.push(old.parent().unwrap_or(tmp.path()).display().to_string());
     }
-    extra_path.extend(mapped.python_path.drain(..));
+    extra_path.append(&mut mapped.python_path);
     mapped.python_path = extra_path;
     Ok(OldCode { label: spec.to_string(), code: mapped, files: pairs, _dir: Some(tmp) })
 }

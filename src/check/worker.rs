@@ -162,19 +162,19 @@ fn replay_one(
             // Grouping is by the cause found without the baseline, so every history of a
             // group has the same signature whether or not it was explained against it.
             let signature = report.signature();
-            if let Some(b) = baseline.filter(|_| report.verdict != deja_core::trace::Verdict::Pass) {
-                if b.seen.insert(signature.clone()) {
-                    // The old code runs in a session of its own; the current code is
-                    // imported again afterwards (one user module of a name at a time).
-                    session.close();
-                    let base = crate::baseline::replay(interp, &b.old, (&h.encode(), &h.workflow_id), 0);
-                    *session = interp.load(&setup.code).map_err(|e| io::Error::other(format!("re-loading the workflow code after --baseline: {e}")))?;
-                    match base {
-                        Ok(base) => report = ReplayReport::build_with(&h, &tl, &outcome, Some(&base)),
-                        Err(e) => {
-                            if let Some(c) = report.cause.as_mut() {
-                                c.baseline = format!("baseline {}: could not be replayed: {e:#}", b.old.label);
-                            }
+            if let Some(b) = baseline.filter(|_| report.verdict != deja_core::trace::Verdict::Pass)
+                && b.seen.insert(signature.clone())
+            {
+                // The old code runs in a session of its own; the current code is imported
+                // again afterwards (one user module of a name at a time).
+                session.close();
+                let base = crate::baseline::replay(interp, &b.old, (&h.encode(), &h.workflow_id), 0);
+                *session = interp.load(&setup.code).map_err(|e| io::Error::other(format!("re-loading the workflow code after --baseline: {e}")))?;
+                match base {
+                    Ok(base) => report = ReplayReport::build_with(&h, &tl, &outcome, Some(&base)),
+                    Err(e) => {
+                        if let Some(c) = report.cause.as_mut() {
+                            c.baseline = format!("baseline {}: could not be replayed: {e:#}", b.old.label);
                         }
                     }
                 }

@@ -243,11 +243,11 @@ pub(crate) fn apply(inp: &Inputs<'_>, b: &Baseline, found: &mut (Cause, Option<F
     let more = if list.len() > 1 { format!(" (and {} more, below)", list.len() - 1) } else { String::new() };
     cause.message.push_str(&format!(" Changed since {} and ran before the divergence: {}{more}.", b.label, list[pick]));
     // The fix from the real old code, where the finder has no more specific one.
-    if matches!(cause.kind, CauseKind::CommandChanged | CauseKind::Waiting | CauseKind::Exception) {
-        if let Some(p) = patched_fix(inp.history.workflow_type(), f, change, first) {
-            let keep = fix.as_ref().map(|x| x.text.split("Guard the change").next().unwrap_or("").to_string()).unwrap_or_default();
-            *fix = Some(Fix { text: format!("{keep}{}", p.text), diff: p.diff });
-        }
+    if matches!(cause.kind, CauseKind::CommandChanged | CauseKind::Waiting | CauseKind::Exception)
+        && let Some(p) = patched_fix(inp.history.workflow_type(), f, change, first)
+    {
+        let keep = fix.as_ref().map(|x| x.text.split("Guard the change").next().unwrap_or("").to_string()).unwrap_or_default();
+        *fix = Some(Fix { text: format!("{keep}{}", p.text), diff: p.diff });
     }
 }
 

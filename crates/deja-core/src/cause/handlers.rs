@@ -45,8 +45,8 @@ pub(crate) fn find(inp: &Inputs<'_>) -> Option<(Cause, Option<Fix>)> {
     let (event, what, name) = all.iter().find(|(_, what, name)| {
         let have = if *what == "signal" { &handlers.signals } else { &handlers.updates };
         // A workflow with no handlers recorded at all (an older harness) tells nothing.
-        !(handlers.signals.is_empty() && handlers.updates.is_empty() && handlers.queries.is_empty())
-            && !have.iter().any(|h| h.name == *name || h.name == "*")
+        let none_recorded = handlers.signals.is_empty() && handlers.updates.is_empty() && handlers.queries.is_empty();
+        !none_recorded && !have.iter().any(|h| h.name == *name || h.name == "*")
     })?;
     let have = if *what == "signal" { &handlers.signals } else { &handlers.updates };
     let names: Vec<&str> = have.iter().map(|h| h.name.as_str()).collect();

@@ -186,8 +186,8 @@ pub(crate) fn stacks_at_divergence<'a>(inp: &'a Inputs<'_>) -> Option<&'a Vec<Ve
         .outcome
         .steps
         .iter()
-        .filter(|s| !s.is_eviction() && i64::from(s.activation.history_length) <= started)
-        .last()?;
+        .rev()
+        .find(|s| !s.is_eviction() && i64::from(s.activation.history_length) <= started)?;
     step.state.as_ref().map(|s| &s.stacks).filter(|s| !s.is_empty())
 }
 
@@ -241,17 +241,18 @@ fn command_changed(inp: &Inputs<'_>) -> Option<(Cause, Option<Fix>)> {
     );
     let mut details = Vec::new();
     let mut text = String::new();
-    if let (Some(r), Some(e)) = (row.recorded.as_ref(), emitted) {
-        if r.item.kind == e.item.kind && r.item.kind == crate::diff::items::Kind::Activity {
-            let old = r.item.label.split(" #").next().unwrap_or_default();
-            let new = e.item.label.split(" #").next().unwrap_or_default();
-            if old != new {
-                details.push(format!("activity type: history has '{old}', the code schedules '{new}'"));
-                text.push_str(&format!(
-                    "If '{new}' is '{old}' renamed, keep the old name registered instead: `@activity.defn(name=\"{old}\")` on {new} \
-                     (workers then run it under the name old histories use), or call it under its old name. Otherwise:\n"
-                ));
-            }
+    if let (Some(r), Some(e)) = (row.recorded.as_ref(), emitted)
+        && r.item.kind == e.item.kind
+        && r.item.kind == crate::diff::items::Kind::Activity
+    {
+        let old = r.item.label.split(" #").next().unwrap_or_default();
+        let new = e.item.label.split(" #").next().unwrap_or_default();
+        if old != new {
+            details.push(format!("activity type: history has '{old}', the code schedules '{new}'"));
+            text.push_str(&format!(
+                "If '{new}' is '{old}' renamed, keep the old name registered instead: `@activity.defn(name=\"{old}\")` on {new} \
+                 (workers then run it under the name old histories use), or call it under its old name. Otherwise:\n"
+            ));
         }
     }
     let fix = site.map(|s| fix::patched_for_line(inp.history.workflow_type(), s, &text, &recorded_text(row)));
