@@ -41,6 +41,13 @@ VARIANTS: dict[str, tuple[str, str, list[tuple[str, str, str]], str]] = {
         [("shop_workflows.py", "from datetime import timedelta", "import uuid\nfrom datetime import timedelta"),
          ("shop_workflows.py", "ident = str(workflow.uuid4())", "ident = str(uuid.uuid4())  # CAUSE")],
         "uuid.uuid4() instead of workflow.uuid4()."),
+    "unsandboxed_clock": (
+        "report", "restricted-call",
+        [("shop_workflows.py", "@workflow.defn\nclass ReportWorkflow:", "@workflow.defn(sandboxed=False)\nclass ReportWorkflow:"),
+         ("shop_workflows.py", "from datetime import timedelta", "from datetime import datetime, timedelta"),
+         ("shop_workflows.py", "        await workflow.execute_activity(notify,",
+          "        if datetime.now().year > 2000:  # CAUSE\n            await workflow.sleep(timedelta(seconds=1))\n        await workflow.execute_activity(notify,")],
+        "An unsandboxed workflow branches on the wall clock: nothing refuses datetime.now(), the branch adds a timer."),
     "signal_renamed": (
         "cart", "missing-handler",
         [("shop_workflows.py", "    def checkout(self) -> None:", "    def check_out(self) -> None:  # CAUSE")],

@@ -155,6 +155,7 @@ pub fn explain(inp: &Inputs<'_>, base: Option<&Baseline>) -> Option<(Cause, Opti
         .or_else(|| waiting(inp))
         .or_else(|| command_changed(inp))
         .or_else(|| exception(inp))?;
+    restricted::blame_ran_calls(inp, &mut found);
     match base {
         Some(b) => baseline::apply(inp, b, &mut found),
         None => found.0.baseline = NO_BASELINE.to_string(),

@@ -134,3 +134,136 @@ mod tests {
         assert_eq!(edit_line("    x = myuuid4()", "uuid.uuid4", "workflow.uuid4("), None);
     }
 }
+
+/// Call patterns that are non-deterministic in workflow code, and the name they stand for.
+const RAN_PATTERNS: &[(&str, &str)] = &[
+    ("datetime.now(", "datetime.datetime.now"),
+    ("datetime.utcnow(", "datetime.datetime.utcnow"),
+    ("datetime.today(", "datetime.datetime.today"),
+    ("date.today(", "datetime.date.today"),
+    ("time.time(", "time.time"),
+    ("time.time_ns(", "time.time_ns"),
+    ("time.monotonic(", "time.monotonic"),
+    ("time.perf_counter(", "time.perf_counter"),
+    ("time.sleep(", "time.sleep"),
+    ("uuid.uuid4(", "uuid.uuid4"),
+    ("uuid.uuid1(", "uuid.uuid1"),
+    ("uuid4(", "uuid.uuid4"),
+    ("os.urandom(", "os.urandom"),
+    ("secrets.", "secrets"),
+    ("random.", "random"),
+    ("threading.Thread(", "threading.Thread"),
+    ("asyncio.wait(", "asyncio.wait"),
+    ("asyncio.as_completed(", "asyncio.as_completed"),
+    ("os.getenv(", "os.getenv"),
+    ("os.environ", "os.environ"),
+];
+
+/// A non-deterministic call on a line that ran: (qualified name, file, line, code).
+pub type RanCall = (String, String, u32, String);
+
+/// The non-deterministic calls on `code` (comments ignored), as qualified names.
+pub fn calls_on_line(code: &str) -> Vec<String> {
+    let code = super::fix::strip_comment(code);
+    let mut out = Vec::new();
+    for (pat, name) in RAN_PATTERNS {
+        let mut from = 0;
+        while let Some(i) = code[from..].find(pat).map(|i| i + from) {
+            let before = code[..i].chars().next_back();
+            from = i + pat.len();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+                continue;
+            }
+            let name = if pat.ends_with('.') {
+                // `random.randint` → the function's name.
+                let rest: String = code[from..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                if rest.is_empty() {
+                    continue;
+                }
+                format!("{name}.{rest}")
+            } else {
+                name.to_string()
+            };
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
+/// Non-deterministic calls on the user lines that ran before the divergence (the line
+/// trace of an explaining replay), first run first.
+pub(crate) fn ran_calls(inp: &Inputs<'_>) -> Vec<RanCall> {
+    let upto = inp
+        .divergence
+        .and_then(|(row, _)| inp.timeline.tasks.get(row.task))
+        .and_then(|t| t.started_event_id)
+        .unwrap_or(i64::MAX);
+    let mut files: std::collections::HashMap<String, Option<Vec<String>>> = std::collections::HashMap::new();
+    let mut out: Vec<RanCall> = Vec::new();
+    for s in inp.outcome.steps.iter().filter(|s| !s.is_eviction() && i64::from(s.activation.history_length) <= upto) {
+        for (file, line) in &s.lines {
+            let lines = files.entry(file.clone()).or_insert_with(|| std::fs::read_to_string(file).ok().map(|t| t.lines().map(str::to_string).collect()));
+            let Some(code) = lines.as_ref().and_then(|l| l.get((*line as usize).saturating_sub(1))) else { continue };
+            for name in calls_on_line(code) {
+                if !out.iter().any(|(n, f, l, _)| n == &name && f == file && l == line) {
+                    out.push((name, file.clone(), *line, code.trim().to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A divergence in unsandboxed code after a non-deterministic call ran: that call is the
+/// likely cause (nothing refused it). In sandboxed code (where a passed-through module could
+/// still make such a call) it is added as a detail.
+pub(crate) fn blame_ran_calls(inp: &Inputs<'_>, found: &mut (Cause, Option<Fix>)) {
+    if !matches!(found.0.kind, CauseKind::CommandChanged | CauseKind::Waiting) {
+        return;
+    }
+    let calls = ran_calls(inp);
+    let Some((name, file, line, code)) = calls.first().cloned() else { return };
+    let unsandboxed = inp.outcome.sandbox == crate::trace::SandboxUse::None;
+    if !unsandboxed {
+        for (name, file, line, _) in &calls {
+            let f = crate::trace::Frame { file: file.clone(), line: *line, ..Default::default() };
+            found.0.details.push(format!("ran before the divergence: `{name}` at {} — non-deterministic; use {}", short(&f), replacement(name).instead));
+        }
+        return;
+    }
+    let rep = replacement(&name);
+    let site = crate::trace::Frame { file: file.clone(), line, function: String::new(), code: code.clone() };
+    let (cause, fix) = found;
+    let before = std::mem::take(&mut cause.message);
+    cause.details.insert(0, format!("the divergence: {before}"));
+    cause.kind = CauseKind::RestrictedCall;
+    cause.file = Some(file);
+    cause.line = Some(line);
+    cause.message = format!(
+        "`{name}` ran in workflow code at {} before the divergence, and this workflow runs unsandboxed, so nothing refused it: {}. \
+         Its value differs on replay, so the code takes another path than history recorded. Use {} instead.",
+        short(&site),
+        rep.why,
+        rep.instead
+    );
+    let new_line = rep.edit.and_then(|e| edit_line(&site.code_line(), &name, e));
+    *fix = Some(Fix {
+        text: format!("Replace `{name}` with {} at {}.", rep.instead, short(&site)),
+        diff: new_line.as_ref().and_then(|n| super::fix::line_diff(&site.file, site.line, n)),
+    });
+}
+
+#[cfg(test)]
+mod ran_tests {
+    use super::*;
+
+    #[test]
+    fn calls_on_a_line() {
+        assert_eq!(calls_on_line("if datetime.now().year > 2000:  # CAUSE"), vec!["datetime.datetime.now"]);
+        assert_eq!(calls_on_line("x = random.randint(1, 2)"), vec!["random.randint"]);
+        assert!(calls_on_line("x = workflow.random().randint(1, 2); y = workflow.uuid4(); z = workflow.now()").is_empty());
+        assert!(calls_on_line("# datetime.now() in a comment").is_empty());
+    }
+}
