@@ -161,6 +161,11 @@ fn a_baseline_folder_and_a_bad_baseline() {
     let out = run(&["replay", "tests/fixtures/causes/histories/billing.json", "--workflows", v, "--baseline", "tests/fixtures/causes/app_v1", "-o", "json"]);
     let r = json_of(&out, "folder baseline");
     assert_eq!((r["cause"]["kind"].as_str(), r["cause"]["line"].as_u64()), (Some("command-changed"), Some(18)), "{:#}", r["cause"]);
+    // A baseline that does not replay the history either is said to be one.
+    let other = "tests/fixtures/causes/variants/step_inserted";
+    let out = run(&["replay", "tests/fixtures/causes/histories/order.json", "--workflows", "tests/fixtures/causes/variants/activity_renamed/shop_workflows.py", "--baseline", other, "-o", "json"]);
+    let r = json_of(&out, "failing baseline");
+    assert!(r["cause"]["baseline"].as_str().unwrap().starts_with(&format!("baseline {other}: does NOT replay this history either (nondeterminism")), "{:#}", r["cause"]);
     let out = run(&["replay", "tests/fixtures/causes/histories/billing.json", "--workflows", v, "--baseline", "no-such-ref-or-dir"]);
     assert_eq!(common::code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("--baseline no-such-ref-or-dir: not a file, a folder or a git revision"), "{}", stderr(&out));
