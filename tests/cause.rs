@@ -70,7 +70,10 @@ fn every_cause_is_named_at_its_line_without_a_baseline() {
                 assert!(c["details"].to_string().contains("step 1 of 3"), "{name}: {c:#}");
                 assert!(diff.contains("+        workflow.deprecate_patch(\"refund-fraud-check\")"), "{name}: {diff}");
             }
-            "waiting" => assert!(message.contains("wait_condition"), "{name}: {message}"),
+            "waiting" => {
+                assert!(message.contains("wait_condition") && message.contains("for a condition to become true"), "{name}: {message}");
+                assert!(c["details"].to_string().contains("history delivered to the code in this task: event 13 signal checkout"), "{name}: {c:#}");
+            }
             "command-changed" => {
                 assert!(diff.contains("workflow.patched(\""), "{name}: {diff}");
                 assert!(fix.contains("deprecate_patch"), "{name}: the deprecation path: {fix}");

@@ -206,14 +206,26 @@ fn waiting(inp: &Inputs<'_>) -> Option<(Cause, Option<Fix>)> {
             details.push(format!("waiting at {} in {}: {}", short(f), f.function, f.code.trim()));
         }
     }
+    if let Some(task) = inp.timeline.tasks.get(row.task) {
+        let delivered: Vec<String> = task
+            .delivered
+            .iter()
+            .filter_map(|id| inp.history.events().iter().find(|e| e.event_id == *id))
+            .map(|e| format!("event {} {}", e.event_id, crate::history::describe::group_line(e, &[], 60)))
+            .collect();
+        if !delivered.is_empty() {
+            details.push(format!("history delivered to the code in this task: {}", delivered.join(", ")));
+        }
+    }
     let (file, line) = at(primary);
     let message = match primary {
         Some(f) => format!(
-            "history recorded {} here, but the code had not got that far: after this workflow task it was still waiting at {} (`{}`). \
-             Whatever it waits for (a condition, a signal, a timer, an activity) no longer becomes true or done as it did when history was recorded.",
+            "history recorded {} here, but the code had not got that far: after this workflow task it was still waiting at {} (`{}`) for {}. \
+             That no longer becomes true or done as it did when history was recorded.",
             recorded_text(row),
             short(f),
-            f.code.trim()
+            f.code.trim(),
+            waits_for(&f.code)
         ),
         None => format!("history recorded {} here, but the code emitted nothing: it was waiting (no coroutine stack was recorded).", recorded_text(row)),
     };
@@ -227,6 +239,24 @@ fn waiting(inp: &Inputs<'_>) -> Option<(Cause, Option<Fix>)> {
         diff: None,
     });
     Some((Cause { kind: CauseKind::Waiting, file, line, changed_lines: Vec::new(), message, details, hunk: None, baseline: String::new() }, fix))
+}
+
+/// What an `await` line waits for, in words.
+fn waits_for(code: &str) -> &'static str {
+    let has = |w: &str| code.contains(w);
+    if has("wait_condition") {
+        "a condition to become true (set by a signal, an update or earlier steps)"
+    } else if has("sleep") {
+        "a timer"
+    } else if has("execute_activity") || has("start_activity") || has("local_activity") {
+        "an activity's result"
+    } else if has("child_workflow") {
+        "a child workflow"
+    } else if has("gather") || has("wait(") {
+        "several tasks"
+    } else {
+        "what it awaits"
+    }
 }
 
 /// Another command than history recorded.
