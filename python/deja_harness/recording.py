@@ -379,6 +379,8 @@ class _RecordingInstance(deja_sandbox_reuse.DelegatingInstance):
             probe.patch_calls = patch_calls
         explain = self.owner.explain
         lines: dict = {}
+        # A tracer already set on this thread (a debugger, coverage) is put back after.
+        previous_trace = sys.gettrace() if explain else None
         t0 = time.monotonic()
         try:
             if explain:
@@ -386,7 +388,7 @@ class _RecordingInstance(deja_sandbox_reuse.DelegatingInstance):
             completion = self.inner.activate(act)
         finally:
             if explain:
-                sys.settrace(None)
+                sys.settrace(previous_trace)
             if probe is not None:
                 probe.sites = None
                 probe.patch_calls = None
