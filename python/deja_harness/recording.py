@@ -292,7 +292,7 @@ def _line_tracer(lines: dict):
     is_user = _FILTER.is_user
 
     def local(frame, event, arg):
-        if event == "line":
+        if event == "line" and frame.f_lineno:
             lines.setdefault((frame.f_code.co_filename, frame.f_lineno), None)
         return local
 

@@ -42,7 +42,7 @@ pub fn main(render: Render) -> Result<u8> {
         None => return Ok(exit::OK),
         Some(other) => anyhow::bail!("deja __worker: expected a setup message first, got {other:?}"),
     };
-    let (_interp, mut session) = match start(&setup) {
+    let (interp, mut session) = match start(&setup) {
         Ok(s) => s,
         Err(failed) => {
             write_frame(&mut output, &failed)?;
@@ -60,12 +60,12 @@ pub fn main(render: Render) -> Result<u8> {
         }
         None => None,
     };
-    write_frame(&mut output, &FromWorker::Ready { sdk: _interp.sdk.clone(), registered: session.registered.clone() })?;
+    write_frame(&mut output, &FromWorker::Ready { sdk: interp.sdk.clone(), registered: session.registered.clone() })?;
 
     while let Some(msg) = read_frame::<_, ToWorker>(&mut input).context("deja __worker: reading a request")? {
         match msg {
             ToWorker::Replay { id, path, file, lenient } => {
-                replay_one(&_interp, &mut session, baseline.as_mut(), &setup, render, id, (&path, &file), lenient, &mut output)?;
+                replay_one(&interp, &mut session, baseline.as_mut(), &setup, render, id, (&path, &file), lenient, &mut output)?;
             }
             ToWorker::Setup(_) => anyhow::bail!("deja __worker: setup sent twice"),
         }

@@ -155,7 +155,7 @@ pub(crate) fn apply(inp: &Inputs<'_>, b: &Baseline, found: &mut (Cause, Option<F
                     Some(name) if !ran_here => {
                         let mut at: Vec<u32> = ran_new
                             .iter()
-                            .filter(|(file, l)| file == &f.new_file && *l != line && nl.get(*l as usize - 1).is_some_and(|t| reads(t, name)))
+                            .filter(|(file, l)| file == &f.new_file && *l != line && (*l as usize).checked_sub(1).and_then(|i| nl.get(i)).is_some_and(|t| reads(t, name)))
                             .map(|(_, l)| *l)
                             .collect();
                         at.sort();
@@ -275,7 +275,7 @@ fn patched_fix(workflow_type: &str, f: &FilePair, c: &Change, first: &ChangedLin
     if let (Some(name), Some(read), Some(was)) = (assigned_name(&first.text), first.read_at.first(), first.was.as_deref()) {
         let old_value = strip_comment(was).split_once('=').map(|(_, v)| v.trim().to_string())?;
         let id = suggest_id(workflow_type, name);
-        let line = nl.get(*read as usize - 1)?;
+        let line = nl.get((*read as usize).checked_sub(1)?)?;
         let new_line = replace_word(line, name, &format!("({name} if workflow.patched(\"{id}\") else {old_value})"));
         return Some(Fix {
             text: format!(

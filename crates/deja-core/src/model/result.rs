@@ -122,7 +122,10 @@ impl HistoryResult {
                 file: file.clone(),
                 line,
                 function: String::new(),
-                code: std::fs::read_to_string(file).ok().and_then(|t| t.lines().nth(line as usize - 1).map(|l| l.trim().to_string())).unwrap_or_default(),
+                code: (line as usize)
+                    .checked_sub(1)
+                    .and_then(|i| std::fs::read_to_string(file).ok()?.lines().nth(i).map(|l| l.trim().to_string()))
+                    .unwrap_or_default(),
             }),
             _ => None,
         });
