@@ -17,9 +17,7 @@ pub fn print_cause(w: &mut dyn Write, r: &ReplayReport, st: &Styles) -> std::io:
         _ => String::new(),
     };
     writeln!(w, "  {} {}{at}", paint(st.bold, "cause:"), paint(st.fail, c.kind.words()))?;
-    for l in wrap(&escape_terminal(&c.message), 100) {
-        writeln!(w, "    {l}")?;
-    }
+    print_wrapped(w, &c.message)?;
     for d in &c.details {
         writeln!(w, "    {}", paint(st.dim, escape_terminal(d)))?;
     }
@@ -46,11 +44,20 @@ pub fn print_cause(w: &mut dyn Write, r: &ReplayReport, st: &Styles) -> std::io:
     if let Some(f) = &r.fix {
         writeln!(w)?;
         writeln!(w, "  {}", paint(st.bold, "fix:"))?;
-        for l in wrap(&escape_terminal(&f.text), 100) {
-            writeln!(w, "    {l}")?;
-        }
+        print_wrapped(w, &f.text)?;
         if let Some(d) = &f.diff {
             print_diff(w, d, st)?;
+        }
+    }
+    Ok(())
+}
+
+/// Untrusted text in lines of 100 columns, each paragraph (line of `text`) escaped alone so
+/// its line breaks stay line breaks.
+fn print_wrapped(w: &mut dyn Write, text: &str) -> std::io::Result<()> {
+    for para in text.split('\n') {
+        for l in wrap(&escape_terminal(para), 100) {
+            writeln!(w, "    {l}")?;
         }
     }
     Ok(())
@@ -95,6 +102,14 @@ fn wrap(s: &str, width: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn untrusted_text_is_escaped_and_keeps_its_line_breaks() {
+        let mut out = Vec::new();
+        print_wrapped(&mut out, "signal 'a\x1b]0;x\x07' here\nsecond").unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(out, "    signal 'a\\x1b]0;x\\x07' here\n    second\n");
+    }
 
     #[test]
     fn wraps_on_words() {

@@ -272,16 +272,22 @@ fn command_changed(inp: &Inputs<'_>) -> Option<(Cause, Option<Fix>)> {
     );
     let mut details = Vec::new();
     let mut text = String::new();
+    use crate::diff::items::Kind;
     if let (Some(r), Some(e)) = (row.recorded.as_ref(), emitted)
         && r.item.kind == e.item.kind
-        && r.item.kind == crate::diff::items::Kind::Activity
+        && matches!(r.item.kind, Kind::Activity | Kind::LocalActivity | Kind::ChildWorkflow)
     {
-        let old = r.item.label.split(" #").next().unwrap_or_default();
-        let new = e.item.label.split(" #").next().unwrap_or_default();
+        // The type is the first word of the key (`charge #2`, `ShipOrder ship-1`).
+        let ty = |key: &str| key.split([' ', '#']).next().unwrap_or_default().to_string();
+        let (old, new) = (ty(&r.item.key), ty(&e.item.key));
         if old != new {
-            details.push(format!("activity type: history has '{old}', the code schedules '{new}'"));
+            let (what, decorator) = match r.item.kind {
+                Kind::ChildWorkflow => ("child workflow type", "@workflow.defn"),
+                _ => ("activity type", "@activity.defn"),
+            };
+            details.push(format!("{what}: history has '{old}', the code now uses '{new}'"));
             text.push_str(&format!(
-                "If '{new}' is '{old}' renamed, keep the old name registered instead: `@activity.defn(name=\"{old}\")` on {new} \
+                "If '{new}' is '{old}' renamed, keep the old name registered instead: `{decorator}(name=\"{old}\")` on {new} \
                  (workers then run it under the name old histories use), or call it under its old name. Otherwise:\n"
             ));
         }
