@@ -4,6 +4,7 @@
     .venv/bin/python histories/generate.py                      # regenerate histories/
     .venv/bin/python histories/generate.py corpus --count 500 --out /tmp/corpus
     .venv/bin/python histories/generate.py drift                # tests/fixtures/drift/ only
+    .venv/bin/python histories/generate.py causes                # tests/fixtures/causes/ only
 
 The default command starts a throw-away Temporal dev server (`temporal server
 start-dev` from the venv, on free loopback ports, with its database in a temp
@@ -649,6 +650,8 @@ def main() -> int:
     c.add_argument("--seed", type=int, default=1)
     d = sub.add_parser("drift", help="record the drift fixtures (tests/fixtures/drift/; see drift_fixtures.py)")
     d.add_argument("--out", type=Path, default=None)
+    k = sub.add_parser("causes", help="record tests/fixtures/causes/ (histories, variants, manifest) only")
+    k.add_argument("--no-record", action="store_true", help="keep the histories; rewrite variants and manifest")
     args = parser.parse_args()
 
     if not TEMPORAL_CLI.exists():
@@ -667,6 +670,10 @@ def main() -> int:
 
             # SIGTERM cancels it like Ctrl-C, so its dev server is stopped on the way out.
             return asyncio.run(cancel_on_sigterm(drift_fixtures.generate(DevServer, _SERVERS, args.out)))
+        if args.command == "causes":
+            import causes
+
+            return causes.main(sys.modules[__name__], record_histories=not args.no_record)
         if args.command == "corpus":
             asyncio.run(cancel_on_sigterm(corpus(args.count, args.out, args.concurrency, args.seed)))
             return 0

@@ -503,6 +503,31 @@ class T04Recording(unittest.TestCase):
         self.assertIsNotNone(r["steps"][0]["state"])
 
 
+class T04bExplain(unittest.TestCase):
+    """`explain`: per-activation user lines and stacks, only when asked; patch calls and
+    handlers always (what deja_core::cause reads)."""
+
+    def test_line_trace_only_when_explaining(self):
+        s = dh.load({"workflows": [CODE]})
+        try:
+            h, wid = history(os.path.join(HIST, "refund_patched.json"))
+            plain = s.replay(h, wid)
+            explained = s.replay(h, wid, explain=True)
+            again = s.replay(h, wid)
+        finally:
+            s.close()
+        self.assertEqual((plain["verdict"], explained["verdict"], again["verdict"]), ("pass", "pass", "pass"))
+        self.assertTrue(all(st["lines"] == [] and st["state"] is None for st in plain["steps"] + again["steps"]))
+        lines = [ln for st in explained["steps"] for ln in st["lines"]]
+        self.assertTrue(lines)
+        self.assertTrue(all(os.path.basename(f) == "workflows.py" for f, _ in lines), "user code only")
+        self.assertTrue(all(json.loads(st["state"])["stacks"] is not None for st in explained["steps"]))
+        calls = [c for st in plain["steps"] for c in st["patch_calls"]]
+        self.assertEqual([c["id"] for c in calls][:1], ["refund-fraud-check"])
+        self.assertIn("patched", calls[0]["site"]["code"])
+        self.assertIn("signals", plain["handlers"])
+
+
 @unittest.skipUnless(HAVE_HISTORIES, "histories/ not generated yet")
 class T05Imports(unittest.TestCase):
     def test_module_name_with_python_path(self):

@@ -116,6 +116,12 @@ pub struct WorkflowArgs {
     /// Default: drift is reported as a warning (exit 0).
     #[arg(long)]
     pub strict: bool,
+    /// Explain a failure against the old code: a git revision of your repository (`main`,
+    /// `HEAD~1`: the same workflow files as they were then) or a file/folder holding the
+    /// old code. The history is replayed against it too; the report names the changed
+    /// lines that ran before the divergence, with the diff hunk.
+    #[arg(long, value_name = "REF|PATH")]
+    pub baseline: Option<String>,
 }
 
 /// The one history `replay` and `debug` work on: a file, or a workflow on a server.

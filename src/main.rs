@@ -4,6 +4,7 @@
 //! contract in [`deja_core::exit`]. Commands live in `commands/`; the pieces they use are the
 //! one-job modules below.
 
+mod baseline;
 mod check;
 mod cli;
 mod commands;

@@ -41,11 +41,14 @@ class _Probe:
     ``f_lineno`` is the line of the ``return``).
     """
 
-    __slots__ = ("impl", "sites", "finished", "spawned")
+    __slots__ = ("impl", "sites", "finished", "spawned", "patch_calls")
 
     def __init__(self, impl: Any) -> None:
         self.impl = impl
         self.sites: list | None = None
+        # workflow.patched / deprecate_patch calls of the running activation:
+        # {"id", "deprecated", "site"} (the user line that made the call)
+        self.patch_calls: list | None = None
         self.finished: dict = {}
         # asyncio task -> (file, line, function) of the user code that created
         # it (asyncio.gather / ensure_future / create_task ...)
@@ -160,6 +163,25 @@ def _install_probe(impl: Any) -> _Probe:
 
     impl.create_task = create_task
 
+    orig_patch = getattr(impl, "workflow_patch", None)
+    if orig_patch is not None:
+
+        def workflow_patch(id, *args, **kwargs):
+            calls = probe.patch_calls
+            if calls is not None:
+                try:
+                    site = _first_user_frame(sys._getframe(1))
+                    calls.append({
+                        "id": str(id),
+                        "deprecated": bool(kwargs.get("deprecated", False)),
+                        "site": _site(*site) if site is not None else None,
+                    })
+                except Exception:
+                    pass
+            return orig_patch(id, *args, **kwargs)
+
+        impl.workflow_patch = workflow_patch
+
     orig_get_update = getattr(impl, "workflow_get_update_handler", None)
     if orig_get_update is not None:
 
@@ -258,6 +280,31 @@ class _Recorder:
         self.collector: _Collector | None = None
         # Set by Session: True when serialization contexts cannot matter.
         self.context_free = False
+        # Set by Session.replay(explain=True) for one replay: record the user lines
+        # each activation ran (a line trace limited to user code) and the pending
+        # coroutine stacks after it, to explain a failure.
+        self.explain = False
+
+
+def _line_tracer(lines: dict):
+    """A sys.settrace function that records (file, line) of user code only: frames
+    of other code (the SDK, the standard library) get no local tracer at all."""
+    is_user = _FILTER.is_user
+
+    def local(frame, event, arg):
+        if event == "line" and frame.f_lineno:
+            lines.setdefault((frame.f_code.co_filename, frame.f_lineno), None)
+        return local
+
+    def on_call(frame, event, arg):
+        code = frame.f_code
+        if is_user(code.co_filename):
+            # The function (its def line) ran, even when no body line is new.
+            lines.setdefault((code.co_filename, code.co_firstlineno), None)
+            return local
+        return None
+
+    return on_call
 
 
 _short_repr = reprlib.Repr()
@@ -384,14 +431,25 @@ class _RecordingInstance(deja_sandbox_reuse.DelegatingInstance):
             except Exception:  # checking must never change the replay
                 pass
         sites: list = []
+        patch_calls: list = []
         if probe is not None:
             probe.sites = sites
+            probe.patch_calls = patch_calls
+        explain = self.owner.explain
+        lines: dict = {}
+        # A tracer already set on this thread (a debugger, coverage) is put back after.
+        previous_trace = sys.gettrace() if explain else None
         t0 = time.monotonic()
         try:
+            if explain:
+                sys.settrace(_line_tracer(lines))
             completion = self.inner.activate(act)
         finally:
+            if explain:
+                sys.settrace(previous_trace)
             if probe is not None:
                 probe.sites = None
+                probe.patch_calls = None
         elapsed = time.monotonic() - t0
         deadline = self.owner.deadlock_timeout
         if deadline is not None and elapsed >= deadline - 0.05:
@@ -410,6 +468,8 @@ class _RecordingInstance(deja_sandbox_reuse.DelegatingInstance):
                 "command_sites": [],
                 "state": None,
             }
+        step["patch_calls"] = patch_calls
+        step["lines"] = list(lines) if explain else []
         collector.steps.append(step)
         return completion
 
@@ -436,7 +496,7 @@ class _RecordingInstance(deja_sandbox_reuse.DelegatingInstance):
         else:
             command_sites = [None] * ncmd
         state = None
-        if self.owner.record_state and probe is not None:
+        if (self.owner.record_state or self.owner.explain) and probe is not None:
             state = json.dumps(self._state(act, probe, run_queries), default=str).encode()
         return {
             "activation": act_bytes,

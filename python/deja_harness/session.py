@@ -81,12 +81,15 @@ class Session:
         self.registered: list[str] = []
         # workflow type ("*" = dynamic) -> its query names ("*" = a dynamic query handler)
         self.queries: dict[str, list[str]] = {}
+        # workflow type -> {"signals"|"updates"|"queries": [{"name", "site"}]} ("*" = dynamic)
+        self.handlers: dict[str, dict] = {}
         self._modules: dict[str, str] = {}  # workflow type -> the module its sandbox imports
         for cls in classes:
             defn = temporalio.workflow._Definition.from_class(cls)
             self.registered.append(defn.name if defn.name else "*")
             self.queries[defn.name if defn.name else "*"] = sorted(q if q else "*" for q in defn.queries)
             self._modules[defn.name if defn.name else "*"] = deja_sandbox_reuse.module_of(cls)
+            self.handlers[defn.name if defn.name else "*"] = _handlers_of(defn)
         self._kwargs = replayer_kwargs
         self._debug = bool(replayer_kwargs.get("debug_mode")) or bool(os.environ.get("TEMPORAL_DEBUG"))
         self._record_state = record_state
@@ -178,8 +181,12 @@ class Session:
         return pipeline
 
     # -- public API ---------------------------------------------------------
-    def replay(self, history: bytes, workflow_id: str) -> dict:
-        """Replay one binary History; see module docs for the result shape."""
+    def replay(self, history: bytes, workflow_id: str, explain: bool = False) -> dict:
+        """Replay one binary History; see module docs for the result shape.
+
+        ``explain``: also record, per activation, the user lines that ran (a line
+        trace limited to user modules) and the pending coroutine stacks; costs
+        time, so deja asks for it only to explain a failure."""
         with _REPLAY_LOCK:
             if self._closed:
                 raise HarnessError("environment", "replay() called on a closed Session")
@@ -214,12 +221,14 @@ class Session:
             collector = _Collector()
             req = _Request(wh, collector)
             pipeline.recorder.collector = collector
+            pipeline.recorder.explain = bool(explain)
             _CAPTURE.attach(collector, pipeline.gen)
             try:
                 pipeline.submit(req)
                 result, failure = self._wait(req, collector)
             finally:
                 pipeline.recorder.collector = None
+                pipeline.recorder.explain = False
                 _CAPTURE.attach(None, None)
             out = self._classify(result, failure, collector, wf_type)
             out["sandbox"] = self._sandbox_use(sandbox_before)
@@ -228,6 +237,7 @@ class Session:
                 if note:
                     out["sandbox_note"] = note
             out["steps"] = collector.steps
+            out["handlers"] = self.handlers.get(wf_type) or self.handlers.get("*") or {}
             out["warnings"] = collector.warnings
             out["update_rejections"] = json.dumps(collector.update_rejections)
             out["output"] = "".join(collector.output)
@@ -371,6 +381,27 @@ class Session:
         else:
             base = f"{base} (no user frame was running; blocked outside workflow code)"
         out["message"] = _one_line(base, 2000)
+
+
+def _handlers_of(defn) -> dict:
+    """Signal, update and query handler names of a workflow definition, each with the
+    line of its ``def`` ("*" for a dynamic handler)."""
+    from .recording import _def_line
+
+    def entries(table: dict) -> list:
+        out = []
+        for name, d in table.items():
+            site = None
+            try:
+                fn = getattr(d.fn, "__func__", d.fn)
+                fn = getattr(fn, "__wrapped__", fn)
+                site = _site(*_def_line(fn.__code__))
+            except Exception:
+                pass
+            out.append({"name": name if name else "*", "site": site})
+        return sorted(out, key=lambda e: e["name"])
+
+    return {"signals": entries(defn.signals), "updates": entries(getattr(defn, "updates", {}) or {}), "queries": entries(defn.queries)}
 
 
 def _startup_error(exc: BaseException, collector: _Collector) -> HarnessError:

@@ -61,6 +61,9 @@ pub struct Setup {
     /// Which drift fails a history.
     #[serde(default)]
     pub drift: deja_core::diff::drift::DriftPolicy,
+    /// `--baseline REF|PATH`: explain the first failure of each cause against the old code.
+    #[serde(default)]
+    pub baseline: Option<String>,
 }
 
 /// Parent → worker.

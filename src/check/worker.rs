@@ -42,19 +42,30 @@ pub fn main(render: Render) -> Result<u8> {
         None => return Ok(exit::OK),
         Some(other) => anyhow::bail!("deja __worker: expected a setup message first, got {other:?}"),
     };
-    let (_interp, session) = match start(&setup) {
+    let (interp, mut session) = match start(&setup) {
         Ok(s) => s,
         Err(failed) => {
             write_frame(&mut output, &failed)?;
             return Ok(exit::ERROR);
         }
     };
-    write_frame(&mut output, &FromWorker::Ready { sdk: _interp.sdk.clone(), registered: session.registered.clone() })?;
+    // --baseline: the old code (resolved again here: the parent checked it), and the
+    // causes already explained against it by this worker (one baseline replay per cause).
+    let mut baseline = match setup.baseline.as_deref().map(|spec| crate::baseline::resolve(spec, &setup.code)) {
+        Some(Ok(old)) => Some(BaselineState { old, seen: std::collections::HashSet::new() }),
+        Some(Err(e)) => {
+            let failed = FromWorker::SetupFailed { kind: "baseline".into(), message: format!("{e:#}"), detail: String::new() };
+            write_frame(&mut output, &failed)?;
+            return Ok(exit::ERROR);
+        }
+        None => None,
+    };
+    write_frame(&mut output, &FromWorker::Ready { sdk: interp.sdk.clone(), registered: session.registered.clone() })?;
 
     while let Some(msg) = read_frame::<_, ToWorker>(&mut input).context("deja __worker: reading a request")? {
         match msg {
             ToWorker::Replay { id, path, file, lenient } => {
-                replay_one(&session, &setup, render, id, (&path, &file), lenient, &mut output)?;
+                replay_one(&interp, &mut session, baseline.as_mut(), &setup, render, id, (&path, &file), lenient, &mut output)?;
             }
             ToWorker::Setup(_) => anyhow::bail!("deja __worker: setup sent twice"),
         }
@@ -106,8 +117,17 @@ fn setup_failed(e: ReplayError) -> FromWorker {
     FromWorker::SetupFailed { kind, message: e.to_string(), detail: e.detail().to_string() }
 }
 
+/// The old code of `--baseline`, and the signatures this worker explained with it.
+struct BaselineState {
+    old: crate::baseline::OldCode,
+    seen: std::collections::HashSet<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn replay_one(
-    session: &Session,
+    interp: &Interpreter,
+    session: &mut Session,
+    baseline: Option<&mut BaselineState>,
     setup: &Setup,
     render: Render,
     id: u64,
@@ -135,12 +155,36 @@ fn replay_one(
             events: h.events().len(),
         },
     )?;
-    let result = match session.replay(&h.encode(), &h.workflow_id) {
+    let result = match session.replay_explaining_failures(&h.encode(), &h.workflow_id) {
         Ok(outcome) => {
             let tl = Timeline::new(h.events());
             let mut report = ReplayReport::build(&h, &tl, &outcome);
+            // Grouping is by the cause found without the baseline, so every history of a
+            // group has the same signature whether or not it was explained against it.
+            let signature = report.signature();
+            if let Some(b) = baseline.filter(|_| report.verdict != deja_core::trace::Verdict::Pass)
+                && b.seen.insert(signature.clone())
+            {
+                // The old code runs in a session of its own; the current code is imported
+                // again afterwards (one user module of a name at a time).
+                session.close();
+                let base = crate::baseline::replay(interp, &b.old, (&h.encode(), &h.workflow_id), 0);
+                *session = interp.load(&setup.code).map_err(|e| io::Error::other(format!("re-loading the workflow code after --baseline: {e}")))?;
+                match base {
+                    Ok(base) => report = ReplayReport::build_with(&h, &tl, &outcome, Some(&base)),
+                    Err(e) => {
+                        if let Some(c) = report.cause.as_mut() {
+                            c.baseline = format!("baseline {}: could not be replayed: {e:#}", b.old.label);
+                        }
+                    }
+                }
+            }
             report.apply_drift_policy(&setup.drift);
             let mut result = HistoryResult::from_report(path, &report);
+            // A history failed by drift keeps its drift signature (it passed replay: no cause).
+            if report.verdict != deja_core::trace::Verdict::Pass {
+                result.signature = signature;
+            }
             if !result.passed() {
                 result.text = Some(render(&report, setup.verbose, setup.color));
                 if setup.color && setup.plain_text {

@@ -103,6 +103,11 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     setup.code.queries.clear();
     setup.code.record_state = false;
     let cfg = setup.config.config.clone();
+    // A bad --baseline is a usage error, found before any worker starts (each worker
+    // makes its own copy of the old code).
+    if let Some(spec) = &args.code.baseline {
+        crate::baseline::resolve(spec, &setup.code)?;
+    }
 
     let jobs = args.jobs.or(cfg.jobs).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if jobs == 0 {
@@ -209,6 +214,7 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
             plain_text: color && args.junit.is_some(),
             report_json: args.json.is_some() || json_stdout,
             drift: setup.drift.clone(),
+            baseline: args.code.baseline.clone(),
         },
         exe,
         echo_stderr: verbose >= 2,

@@ -30,11 +30,14 @@ pub fn run(args: DebugArgs, verbose: u8, color: ColorChoice) -> Result<u8> {
     let history = crate::source::load_one(&args.source)?;
     // Always record state: the State pane is half of what the debugger is for.
     let setup = super::resolve_code(&args.code, &args.query, true)?;
+    // A bad --baseline is a usage error, before the UI opens.
+    let old = args.code.baseline.as_deref().map(|spec| crate::baseline::resolve(spec, &setup.code)).transpose()?;
     crate::tui::require_terminal()?;
     let code_label = setup.code.workflows.iter().map(|w| deja_core::display_path(w)).collect::<Vec<_>>().join(", ");
     let workflow_type = history.workflow_type().to_string();
     let drift_policy = setup.drift.clone();
-    let replayer = PyReplayer::new(setup, history.encode(), history.workflow_id.clone(), workflow_type);
+    let mut replayer = PyReplayer::new(setup, history.encode(), history.workflow_id.clone(), workflow_type);
+    replayer.baseline = old;
     let mut replays = Background::spawn(Box::new(replayer))?;
     replays.start();
     let mut app = App::replaying(history, Theme::new(color.should_colorize(true)), code_label);
@@ -77,11 +80,13 @@ struct PyReplayer {
     workflow_id: String,
     workflow_type: String,
     interp: Option<Interpreter>,
+    /// `--baseline`: replayed after a failing replay, to name the changed lines.
+    baseline: Option<crate::baseline::OldCode>,
 }
 
 impl PyReplayer {
     fn new(setup: CodeSetup, history: Vec<u8>, workflow_id: String, workflow_type: String) -> PyReplayer {
-        PyReplayer { setup, history, workflow_id, workflow_type, interp: None }
+        PyReplayer { setup, history, workflow_id, workflow_type, interp: None, baseline: None }
     }
 
     fn interpreter(&mut self) -> Result<&Interpreter, ReplayFailure> {
@@ -117,7 +122,18 @@ impl PyReplayer {
         }
         .map_err(failure);
         session.close();
-        outcome
+        let mut outcome = outcome?;
+        if let Some(old) = &self.baseline
+            && outcome.verdict != deja_core::trace::Verdict::Pass
+        {
+            // The interpreter was started above.
+            let Some(interp) = self.interp.as_ref() else { return Ok(outcome) };
+            match crate::baseline::replay(interp, old, (&self.history, &self.workflow_id), 0) {
+                Ok(b) => outcome.baseline = Some(Box::new(b)),
+                Err(e) => return Err(ReplayFailure { message: format!("{e:#}"), detail: String::new() }),
+            }
+        }
+        Ok(outcome)
     }
 }
 

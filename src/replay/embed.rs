@@ -15,7 +15,7 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 
 use super::pyenv::PythonEnv;
 use super::sdk_protos::SdkProtos;
-use deja_core::trace::{CodeConfig, Frame, ReplayOutcome, SandboxUse, SdkInfo, Step, StepState, Verdict};
+use deja_core::trace::{CodeConfig, Frame, Handler, Handlers, PatchCall, ReplayOutcome, SandboxUse, SdkInfo, Step, StepState, Verdict};
 
 include!(concat!(env!("OUT_DIR"), "/harness_sources.rs"));
 /// Serves the harness package from memory (an import finder over `HARNESS_MODULES`).
@@ -229,16 +229,45 @@ pub struct Session {
 impl Session {
     /// Replay one history (binary protobuf) under `workflow_id`.
     pub fn replay(&self, history: &[u8], workflow_id: &str) -> Result<ReplayOutcome, EmbedError> {
+        self.replay_as(history, workflow_id, false)
+    }
+
+    /// [`Session::replay`] with `explain`: also record the user lines each activation ran
+    /// (a line trace limited to user modules) and the pending coroutine stacks — what
+    /// `deja_core::cause` needs to say why a replay failed. Costs time: asked for only
+    /// to explain a failure.
+    pub fn replay_as(&self, history: &[u8], workflow_id: &str, explain: bool) -> Result<ReplayOutcome, EmbedError> {
         Python::attach(|py| {
             let started = Instant::now();
             let result = self
                 .session
                 .bind(py)
-                .call_method1("replay", (PyBytes::new(py, history), workflow_id))
+                .call_method1("replay", (PyBytes::new(py, history), workflow_id, explain))
                 .map_err(|e| python_error(py, e))?;
             let seconds = started.elapsed().as_secs_f64();
-            convert_outcome(&self.protos, &result, seconds).map_err(|e| python_error(py, e))
+            let mut outcome = convert_outcome(&self.protos, &result, seconds).map_err(|e| python_error(py, e))?;
+            outcome.explained = explain;
+            Ok(outcome)
         })
+    }
+
+    /// Replay; when the verdict is a divergence or a task failure, replay once more with `explain` and return
+    /// that (same verdict, plus line traces and stacks): the line trace costs nothing on
+    /// histories that pass.
+    pub fn replay_explaining_failures(&self, history: &[u8], workflow_id: &str) -> Result<ReplayOutcome, EmbedError> {
+        let first = self.replay_as(history, workflow_id, false)?;
+        // Only a divergence or an exception in workflow code is explained; errors (a
+        // deadlock above all: its thread may still be blocked) are not replayed again.
+        if !matches!(first.verdict, Verdict::Nondeterminism | Verdict::WorkflowTaskFailure) {
+            return Ok(first);
+        }
+        let mut again = self.replay_as(history, workflow_id, true)?;
+        if again.verdict != first.verdict {
+            // Never let the explaining run change what is reported.
+            return Ok(first);
+        }
+        again.seconds = first.seconds;
+        Ok(again)
     }
 
     /// [`Session::replay`], sending the steps recorded so far to `progress` while the replay
@@ -268,7 +297,8 @@ impl Session {
             .map_err(|e| python_error(py, e))?;
             let session = self.session.bind(py);
             session.setattr("on_progress", callback).map_err(|e| python_error(py, e))?;
-            let outcome = self.replay(history, workflow_id);
+            // The debugger shows which lines ran in each step: always a line trace.
+            let outcome = self.replay_as(history, workflow_id, true);
             let _ = session.setattr("on_progress", py.None());
             outcome
         })
@@ -337,7 +367,25 @@ fn convert_step(protos: &SdkProtos, s: &Bound<'_, PyAny>) -> PyResult<Step> {
         }
         _ => None,
     };
-    Ok(Step { activation, completion, command_sites, state })
+    let patch_calls = match s.get_item("patch_calls") {
+        Ok(list) if !list.is_none() => list
+            .cast::<PyList>()?
+            .iter()
+            .map(|c| {
+                Ok(PatchCall {
+                    id: get(&c, "id")?.extract()?,
+                    deprecated: get(&c, "deprecated")?.extract()?,
+                    site: frame_of(&get(&c, "site")?)?,
+                })
+            })
+            .collect::<PyResult<Vec<_>>>()?,
+        _ => Vec::new(),
+    };
+    let lines = match s.get_item("lines") {
+        Ok(list) if !list.is_none() => list.extract::<Vec<(String, u32)>>()?,
+        _ => Vec::new(),
+    };
+    Ok(Step { activation, completion, command_sites, state, patch_calls, lines })
 }
 
 fn convert_outcome(protos: &SdkProtos, r: &Bound<'_, PyAny>, seconds: f64) -> PyResult<ReplayOutcome> {
@@ -384,7 +432,27 @@ fn convert_outcome(protos: &SdkProtos, r: &Bound<'_, PyAny>, seconds: f64) -> Py
             }
             _ => Vec::new(),
         },
+        handlers: match r.get_item("handlers") {
+            Ok(v) if !v.is_none() => handlers_of(&v)?,
+            _ => Handlers::default(),
+        },
+        explained: false,
+        baseline: None,
     })
+}
+
+fn handlers_of(v: &Bound<'_, PyAny>) -> PyResult<Handlers> {
+    let list = |key: &str| -> PyResult<Vec<Handler>> {
+        match v.get_item(key) {
+            Ok(l) if !l.is_none() => l
+                .cast::<PyList>()?
+                .iter()
+                .map(|h| Ok(Handler { name: get(&h, "name")?.extract()?, site: frame_of(&get(&h, "site")?)? }))
+                .collect(),
+            _ => Ok(Vec::new()),
+        }
+    };
+    Ok(Handlers { signals: list("signals")?, updates: list("updates")?, queries: list("queries")? })
 }
 
 #[cfg(test)]

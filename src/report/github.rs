@@ -60,6 +60,10 @@ impl<W: Write> GithubReporter<W> {
         let n = if g.count == 1 { "1 history".to_string() } else { format!("{} histories", g.count) };
         let title = format!("deja: {what} in {wf} ({n})");
         let mut message = ex.message.clone();
+        if let Some(cause) = &ex.cause {
+            message.push('\n');
+            message.push_str(cause);
+        }
         message.push_str(&format!("\nExample: {} (run `deja replay {} ...` for the full diff)", self.relative(&ex.path), self.relative(&ex.path)));
         let mut props = format!("file={}", escape_property(&file));
         if let Some(l) = line {
@@ -137,6 +141,19 @@ mod tests {
         let a = r.annotation(&g);
         assert!(a.starts_with("::error file=app/wf.py,line=90,title=deja%3A non-determinism in Order (3 histories)::"), "{a}");
         assert!(a.contains("Activity type: 'a', not 'b'%0A100%25"), "{a}");
+    }
+
+    #[test]
+    fn annotation_carries_the_cause_escaped() {
+        let mut ex = HistoryResult::error("h.json", "x", "msg".into(), "sig".into());
+        ex.verdict = Verdict::Nondeterminism;
+        ex.location = Some(Frame { file: "/ws/app/wf.py".into(), line: 18, function: String::new(), code: String::new() });
+        ex.cause = Some("cause (command-changed): CYCLES = 2\x1b[31m\n::error::x".into());
+        let g = Group { signature: "sig".into(), verdict: Verdict::Nondeterminism, count: 1, example: ex, more: vec![] };
+        let a = GithubReporter::new(Vec::new(), Some("/ws".into())).annotation(&g);
+        assert!(a.starts_with("::error file=app/wf.py,line=18,"), "{a}");
+        assert!(a.contains("msg%0Acause (command-changed): CYCLES = 2"), "{a}");
+        assert!(!a.chars().any(char::is_control), "{a:?}");
     }
 
     #[test]

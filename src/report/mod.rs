@@ -3,7 +3,8 @@
 //! [`CheckEvent`](deja_core::model::events::CheckEvent)s of a `deja check` run — and never
 //! run Python or touch the network.
 //!
-//! * [`replay_text`] — `deja replay`'s human report (also each failure's example in `check`).
+//! * [`replay_text`] — `deja replay`'s human report (also each failure's example in `check`);
+//!   [`cause_text`] — its "cause" and "fix" blocks.
 //! * [`show`] — `deja show`: a history without replaying it.
 //! * [`check_text`], [`junit`], [`json`], [`github`] — the `deja check` reporters: terminal,
 //!   JUnit XML, the `deja.check/v1` file, GitHub Actions annotations.
@@ -11,6 +12,7 @@
 //!   when the run finishes, an error report when it stops with exit 2, removed on a signal.
 //! * [`vocab`] — the words and marks all of them and the debugger share.
 
+pub mod cause_text;
 pub mod check_text;
 pub mod drift_text;
 pub mod files;

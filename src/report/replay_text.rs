@@ -259,6 +259,7 @@ pub fn print_report(w: &mut dyn Write, r: &ReplayReport, verbose: u8, st: &Style
             }
         }
     }
+    super::cause_text::print_cause(w, r, st)?;
     if verbose > 0 {
         print_states(w, r, st)?;
     }

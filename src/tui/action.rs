@@ -52,6 +52,7 @@ pub enum Action {
     Last,
     Divergence,
     NextDrift,
+    Cause,
     ToggleBreakpoint,
     ContinueForward,
     ContinueBackward,
@@ -88,8 +89,8 @@ pub const KEYS: &[(&str, &str)] = &[
     ("J ] / K [", "next / previous workflow task"),
     ("PgDn PgUp", "page down / up in the focused pane"),
     ("g Home / G End", "first / last event"),
-    ("d", "divergence / failing task (on a pass: next drift)"),
-    ("D", "next drift (replay passes it; production feels it)"),
+    ("d / D", "divergence or failing task / next drift finding"),
+    ("w", "why: the cause line (Source: • ran here, ~ changed)"),
     ("b", "toggle a breakpoint on the current event"),
     ("c / C", "run to the next / previous breakpoint (or divergence)"),
     ("/  n / N", "search type, name, id, payload text; next / prev match"),
@@ -97,8 +98,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("Enter", "expand / fold an event's followers (started, completed)"),
     ("Tab / S-Tab  1-5", "next / previous pane; focus a pane directly"),
     ("r", "re-import the code from disk, replay, keep the position"),
-    ("?", "this help (any key closes it)"),
-    ("q  Ctrl-C", "quit"),
+    ("?  q Ctrl-C", "this help (any key closes it) / quit"),
 ];
 
 /// The action for a key press in a mode.
@@ -129,6 +129,7 @@ pub fn action_for(mode: &Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('G') | KeyCode::End => Action::Last,
             KeyCode::Char('d') => Action::Divergence,
             KeyCode::Char('D') => Action::NextDrift,
+            KeyCode::Char('w') => Action::Cause,
             KeyCode::Char('b') => Action::ToggleBreakpoint,
             KeyCode::Char('c') => Action::ContinueForward,
             KeyCode::Char('C') => Action::ContinueBackward,

@@ -130,6 +130,8 @@ pub struct App {
     pub replaying: Option<Instant>,
     /// `--strict` / `[tool.deja] fail-on, allow`: drops allowed drift kinds, marks what fails.
     pub drift_policy: deja_core::diff::drift::DriftPolicy,
+    /// `w` was pressed: the Source pane shows the cause line until the next move.
+    pub show_cause: bool,
 }
 
 impl App {
@@ -179,6 +181,7 @@ impl App {
             sources: HashMap::new(),
             replaying: None,
             drift_policy: Default::default(),
+            show_cause: false,
         };
         app.rebuild_rows();
         // Open where the trouble is: a debugger that starts on event 1 of a 10k-event
@@ -321,7 +324,12 @@ impl App {
         if !matches!(action, Action::SearchInput(_) | Action::SearchBackspace) {
             self.message = None;
         }
+        if self.show_cause && !matches!(action, Action::Cause | Action::NextPane | Action::PrevPane | Action::Focus(_) | Action::PageDown | Action::PageUp) {
+            self.show_cause = false;
+            self.refresh();
+        }
         match action {
+            Action::Cause => self.jump_to_cause(),
             Action::Quit => return Effect::Quit,
             Action::Reload => {
                 if self.replaying.is_some() {
@@ -512,6 +520,28 @@ impl App {
         self.message = Some(format!("drift {}/{n}: {text}", i + 1));
     }
 
+    /// `w`: go to the divergence and show the cause line (and say what the cause is).
+    fn jump_to_cause(&mut self) {
+        let summary = self.trace().and_then(|t| t.report.cause.as_ref()).map(|c| {
+            let at = match (&c.file, c.line) {
+                (Some(f), Some(l)) => format!(" at {}:{l}", crate::report::vocab::short_file(f)),
+                _ => String::new(),
+            };
+            format!("cause: {}{at} (Source pane; `deja replay` prints the fix)", c.kind.words())
+        });
+        match summary {
+            Some(s) => {
+                if let Some(p) = self.problem_pos() {
+                    self.go(p);
+                }
+                self.show_cause = true;
+                self.refresh();
+                self.message = Some(s);
+            }
+            None => self.jump_to_problem(),
+        }
+    }
+
     fn toggle_breakpoint(&mut self) {
         let id = self.event_at(self.pos);
         if !self.breakpoints.remove(&id) {
@@ -688,6 +718,9 @@ impl App {
             warnings: Vec::new(),
             output: String::new(),
             update_rejections: Vec::new(),
+            handlers: Default::default(),
+            explained: false,
+            baseline: None,
         };
         self.replay = Replay::Running(Box::new(self.trace_model(partial)), steps);
         self.refresh();
@@ -722,6 +755,9 @@ impl App {
         self.inspect.state = views::state::build(&self.hist, self.replay.trace(), task, &theme);
         self.inspect.detail = views::detail::build(&self.hist, self.pos, &theme);
         self.inspect.source = views::source::build(&self.hist, self.replay.trace(), event, task, &mut self.sources, &theme);
+        if self.show_cause {
+            self.inspect.source = views::source::cause(self.replay.trace(), task, &mut self.sources).unwrap_or_else(|| self.inspect.source.clone());
+        }
         // The first replay has not reached this task yet.
         let not_yet = match &self.replay {
             Replay::Pending => true,

@@ -149,6 +149,37 @@ fn divergent_history_renders_each_view() {
     snap!("cart_80x24_help", screen(&a, 80, 24));
 }
 
+/// `w` on a real replay explained against `--baseline` (a folder of old code): the Source
+/// pane shows the cause line, the changed line marked `~` and the lines that ran `•`.
+#[test]
+fn the_cause_key_shows_the_cause_line_with_changed_and_ran_lines() {
+    let fixtures = "tests/fixtures/causes";
+    let h = history::load_path(Path::new(&format!("{fixtures}/histories/billing.json")), None).expect("history loads");
+    let code = code_config(&format!("{fixtures}/variants/constant_changed/shop_workflows.py"), &[], false);
+    let outcome = {
+        let _lock = PYTHON.lock().unwrap_or_else(|e| e.into_inner());
+        let session = interpreter().load(&code).expect("variant loads");
+        let mut out = session.replay_as(&h.encode(), &h.workflow_id, true).expect("replays");
+        session.close();
+        let old = crate::baseline::resolve(&format!("{fixtures}/app_v1"), &code).expect("baseline folder");
+        out.baseline = Some(Box::new(crate::baseline::replay(interpreter(), &old, (&h.encode(), &h.workflow_id), 0).expect("baseline replays")));
+        out
+    };
+    let mut a = App::new(h, Ok(outcome), Theme::plain(), code.workflows[0].clone());
+    a.update(Action::Cause);
+    assert!(a.show_cause);
+    let src = &a.inspect.source;
+    assert_eq!(src.mark, Some(17), "the cause line, shop_workflows.py:18");
+    assert!(src.changed.contains(&17), "{:?}", src.changed);
+    assert!(src.ran.contains(&82), "the loop that reads the constant ran in this task: {:?}", src.ran);
+    let shot = screen(&a, 120, 40);
+    assert!(shot.contains("~▶ 18 │ CYCLES_PER_RUN = 2"), "{shot}");
+    snap!("causes_120x40_cause", shot);
+    // Moving on leaves the cause view.
+    a.update(Action::PrevEvent);
+    assert!(!a.show_cause);
+}
+
 #[test]
 fn clean_history_renders_each_view() {
     let mut a = order();

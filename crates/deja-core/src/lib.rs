@@ -11,6 +11,7 @@
 //! `replay` module (the one pyo3 place) produces a [`trace::ReplayOutcome`], and its
 //! reporters and debugger consume these types.
 
+pub mod cause;
 pub mod diff;
 pub mod exit;
 pub mod history;

@@ -57,6 +57,17 @@ pub struct Frame {
     pub code: String,
 }
 
+impl Frame {
+    /// The source line as it is in the file now (with its indentation), else the recorded
+    /// (stripped) code.
+    pub fn code_line(&self) -> String {
+        std::fs::read_to_string(&self.file)
+            .ok()
+            .and_then(|t| t.lines().nth(self.line.saturating_sub(1) as usize).map(str::to_string))
+            .unwrap_or_else(|| self.code.clone())
+    }
+}
+
 impl std::fmt::Display for Frame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}", crate::display_path(&self.file), self.line)?;
@@ -90,6 +101,39 @@ pub struct Step {
     /// One entry per command of the completion: the user line that issued it.
     pub command_sites: Vec<Option<Frame>>,
     pub state: Option<StepState>,
+    /// `workflow.patched` / `deprecate_patch` calls the code made in this activation.
+    pub patch_calls: Vec<PatchCall>,
+    /// With an explaining replay: the user lines this activation ran, in first-run
+    /// order (a `def` line means the function was entered).
+    pub lines: Vec<(String, u32)>,
+}
+
+/// One `workflow.patched(id)` (or `deprecate_patch(id)`) call the code made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatchCall {
+    pub id: String,
+    pub deprecated: bool,
+    pub site: Option<Frame>,
+}
+
+/// A signal, update or query handler the workflow code defines.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handler {
+    /// `*` for a dynamic handler.
+    pub name: String,
+    /// Where its `def` is.
+    pub site: Option<Frame>,
+}
+
+/// The handlers of the replayed workflow type.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handlers {
+    #[serde(default)]
+    pub signals: Vec<Handler>,
+    #[serde(default)]
+    pub updates: Vec<Handler>,
+    #[serde(default)]
+    pub queries: Vec<Handler>,
 }
 
 impl Step {
@@ -146,6 +190,13 @@ pub struct ReplayOutcome {
     pub warnings: Vec<String>,
     /// What the workflow code printed (stdout/stderr writes on the replay's threads).
     pub output: String,
+    /// The replayed workflow type's signal/update/query handlers.
+    pub handlers: Handlers,
+    /// Whether this replay recorded line traces and stacks (`explain`).
+    pub explained: bool,
+    /// The `--baseline` replay of the same history against the old code, when asked for
+    /// (read by `ReplayReport::build` to name the changed lines).
+    pub baseline: Option<Box<crate::cause::Baseline>>,
     /// Updates history accepted that the code's validator now rejects (the harness runs
     /// the validator on the recorded arguments; replay itself does not).
     pub update_rejections: Vec<UpdateRejection>,

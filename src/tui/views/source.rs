@@ -34,6 +34,10 @@ pub struct SourceContent {
     pub lines: Option<Rc<Vec<String>>>,
     /// 0-based index of the marked line.
     pub mark: Option<usize>,
+    /// 0-based lines of this file that ran in the current task's activations (`•`).
+    pub ran: std::collections::HashSet<usize>,
+    /// 0-based lines changed against `--baseline` that ran before the divergence (`~`).
+    pub changed: std::collections::HashSet<usize>,
 }
 
 type Cache = HashMap<String, Option<Rc<Vec<String>>>>;
@@ -53,9 +57,35 @@ pub fn build(
 ) -> SourceContent {
     let Some(t) = trace else { return empty("no trace: the replay could not run") };
     match pick(hist, t, event, task) {
-        Some((frame, label)) => at(&frame, label, cache),
+        Some((frame, label)) => with_marks(at(&frame, label, cache), t, &frame.file, task),
         None => empty("no source location for this position (no command, no pending coroutine)"),
     }
+}
+
+/// The cause line (`w`), with the lines that ran in `task` and the changed lines marked.
+pub fn cause(trace: Option<&TraceModel>, task: usize, cache: &mut Cache) -> Option<SourceContent> {
+    let t = trace?;
+    let c = t.report.cause.as_ref()?;
+    let frame = Frame { file: c.file.clone()?, line: c.line?, function: String::new(), code: String::new() };
+    let label = format!("cause: {} — {}", c.kind.words(), crate::style::escape_terminal(&c.message));
+    Some(with_marks(at(&frame, label, cache), t, &frame.file, task))
+}
+
+/// Mark the lines of `file` that ran in `task` and those changed against the baseline.
+fn with_marks(mut c: SourceContent, t: &TraceModel, file: &str, task: usize) -> SourceContent {
+    if let Some(steps) = t.steps_of_task.get(task) {
+        c.ran = steps
+            .iter()
+            .filter_map(|&i| t.steps.get(i))
+            .flat_map(|s| s.lines.iter())
+            .filter(|(f, _)| f == file)
+            .filter_map(|(_, l)| (*l as usize).checked_sub(1))
+            .collect();
+    }
+    if let Some(cause) = &t.report.cause {
+        c.changed = cause.changed_lines.iter().filter(|l| l.file == file).filter_map(|l| (l.line as usize).checked_sub(1)).collect();
+    }
+    c
 }
 
 fn pick(hist: &HistoryModel, t: &TraceModel, event: Option<i64>, task: usize) -> Option<(Frame, String)> {
@@ -102,7 +132,7 @@ fn pick(hist: &HistoryModel, t: &TraceModel, event: Option<i64>, task: usize) ->
 }
 
 fn empty(why: &str) -> SourceContent {
-    SourceContent { title: String::new(), label: why.to_string(), lines: None, mark: None }
+    SourceContent { title: String::new(), label: why.to_string(), lines: None, mark: None, ..SourceContent::default() }
 }
 
 fn at(frame: &Frame, label: String, cache: &mut Cache) -> SourceContent {
@@ -115,8 +145,14 @@ fn at(frame: &Frame, label: String, cache: &mut Cache) -> SourceContent {
     let short = short_file(&frame.file);
     let title = format!("{short}:{}", frame.line);
     match lines {
-        Some(l) => SourceContent { title, label, lines: Some(l), mark: (frame.line as usize).checked_sub(1) },
-        None => SourceContent { title, label: format!("{label} (cannot read {})", display_path(&frame.file)), lines: None, mark: None },
+        Some(l) => SourceContent { title, label, lines: Some(l), mark: (frame.line as usize).checked_sub(1), ..SourceContent::default() },
+        None => SourceContent {
+            title,
+            label: format!("{label} (cannot read {})", display_path(&frame.file)),
+            lines: None,
+            mark: None,
+            ..SourceContent::default()
+        },
     }
 }
 
@@ -139,7 +175,16 @@ pub fn render(app: &App, tabs: &[Pane], area: Rect, buf: &mut Buffer) {
         let y = body.y + (i - off) as u16;
         let marked = c.mark == Some(i);
         let (m, style) = if marked { ("▶", th.marked) } else { (" ", th.text) };
+        // Which lines ran in this task (•) and which changed against --baseline (~).
+        let (flag, flag_style) = if c.changed.contains(&i) {
+            ("~", th.added)
+        } else if c.ran.contains(&i) {
+            ("•", th.pass)
+        } else {
+            (" ", th.dim)
+        };
         let line = Line::from(vec![
+            Span::styled(flag, if marked { th.marked } else { flag_style }),
             Span::styled(format!("{m}{:>numw$} │ ", i + 1), if marked { th.marked } else { th.dim }),
             Span::styled(crate::style::escape_terminal(text), style),
         ]);

@@ -131,11 +131,13 @@ fn step(history_length: i64, commands: Vec<WorkflowCommand>) -> Step {
         completion: WorkflowActivationCompletion { status: Some(Status::Successful(Success { commands, ..Default::default() })), ..Default::default() },
         command_sites: vec![None; n],
         state: None,
+        patch_calls: Vec::new(),
+        lines: Vec::new(),
     }
 }
 
 fn outcome(verdict: Verdict, message: &str, steps: Vec<Step>) -> ReplayOutcome {
-    ReplayOutcome { verdict, error_kind: None, message: message.into(), raw: String::new(), frames: Vec::new(), steps, seconds: 0.0, sandbox: SandboxUse::None, sandbox_note: None, warnings: Vec::new(), output: String::new(), update_rejections: Vec::new() }
+    ReplayOutcome { verdict, error_kind: None, message: message.into(), raw: String::new(), frames: Vec::new(), steps, seconds: 0.0, sandbox: SandboxUse::None, sandbox_note: None, warnings: Vec::new(), output: String::new(), update_rejections: Vec::new(), handlers: Default::default(), explained: false, baseline: None }
 }
 
 fn statuses(h: &LoadedHistory, o: &ReplayOutcome) -> (Vec<RowStatus>, Option<i64>) {

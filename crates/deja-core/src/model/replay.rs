@@ -89,6 +89,10 @@ pub struct ReplayReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceExcerpt>,
     pub divergence: Option<Divergence>,
+    /// Why it failed, named (see `crate::cause`); `None` on a pass.
+    pub cause: Option<crate::cause::Cause>,
+    /// What to change, as text and (where deja could write one) a unified diff.
+    pub fix: Option<crate::cause::Fix>,
     pub alignment: Alignment,
     pub activations: usize,
     /// Every activation in order: what core delivered, what the code answered.
@@ -114,6 +118,12 @@ pub struct ReplayReport {
 
 impl ReplayReport {
     pub fn build(h: &LoadedHistory, tl: &Timeline, outcome: &ReplayOutcome) -> ReplayReport {
+        Self::build_with(h, tl, outcome, outcome.baseline.as_deref())
+    }
+
+    /// [`ReplayReport::build`], explaining the cause against the old code when a
+    /// `--baseline` replay is given.
+    pub fn build_with(h: &LoadedHistory, tl: &Timeline, outcome: &ReplayOutcome, baseline: Option<&crate::cause::Baseline>) -> ReplayReport {
         let alignment = align(h, tl, outcome);
         let drift = crate::diff::drift::find(h, tl, outcome, &alignment);
         let divergence = alignment.divergence().map(|row| {
@@ -127,6 +137,17 @@ impl ReplayReport {
             Divergence { task, row: row.clone(), site, source }
         });
         let source = if divergence.is_none() { outcome.frames.last().and_then(|f| SourceExcerpt::read(f, 2)) } else { None };
+        let inputs = crate::cause::Inputs {
+            history: h,
+            timeline: tl,
+            outcome,
+            alignment: &alignment,
+            divergence: divergence.as_ref().map(|d: &Divergence| (&d.row, d.site.as_ref())),
+        };
+        let (cause, fix) = match crate::cause::explain(&inputs, baseline) {
+            Some((c, f)) => (Some(c), f),
+            None => (None, None),
+        };
         ReplayReport {
             schema: "deja.replay/v1",
             history: HistoryInfo::of(h, tl),
@@ -136,6 +157,8 @@ impl ReplayReport {
             frames: outcome.frames.clone(),
             source,
             divergence,
+            cause,
+            fix,
             alignment,
             activations: outcome.steps.iter().filter(|s| !s.is_eviction()).count(),
             trace: outcome.steps.iter().map(TraceStep::of).collect(),
@@ -179,15 +202,28 @@ impl ReplayReport {
         } else if let Some(k) = &self.error_kind {
             sig.push_str(&format!(" {k}"));
         }
+        if let Some(c) = &self.cause {
+            sig.push_str(&format!(" · cause: {}", c.kind.as_str()));
+            if let (Some(f), Some(l)) = (&c.file, c.line) {
+                sig.push_str(&format!(" at {}:{l}", crate::display_path(f)));
+            }
+        }
         sig
     }
 }
+
+/// The sandbox's generic advice on a restricted call.
+const PASS_THROUGH_ADVICE: &str = " If this is code from a module not used in a workflow or known to only be used deterministically from a workflow, mark the import as pass through.";
 
 /// Core's message without the "Nondeterminism error:" preamble (the verdict says that),
 /// and without core's Rust debug dump (`Failure { failure: Some(Failure { message: "…", … }) }`):
 /// the `message: "…"` string inside it is the part a person reads (the dump stays in
 /// `raw`, shown with `-v`).
 pub fn clean_message(m: &str) -> String {
+    // The sandbox's advice for a restricted call ("… mark the import as pass through") is
+    // the wrong fix for datetime.now, random, uuid4 and the like: the cause block names
+    // the workflow-safe replacement instead.
+    let m = &m.replace(PASS_THROUGH_ADVICE, " (not a pass-through problem: see the cause below)");
     let undumped = super::core_message::rust_debug_message(m);
     let short = super::core_message::shorten_event_dumps(undumped.as_deref().unwrap_or(m));
     let m = short.trim();

@@ -38,8 +38,12 @@ pub struct HistoryResult {
     pub message: String,
     /// Groups results with the same cause (see `ReplayReport::signature`).
     pub signature: String,
-    /// The user's source line to point at: the divergence site or the failure frame.
+    /// The user's source line to point at: the cause line, else the divergence site or
+    /// the failure frame.
     pub location: Option<Frame>,
+    /// The named cause, one paragraph (`ReplayReport::cause`), for annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
     /// Seconds inside the SDK replay (0 when nothing was replayed).
     pub seconds: f64,
     /// How the workflow's sandbox was made; `None` when nothing was replayed.
@@ -105,6 +109,7 @@ impl HistoryResult {
             message,
             signature,
             location: None,
+            cause: None,
             seconds: 0.0,
             sandbox: SandboxUse::None,
             sandbox_note: None,
@@ -120,7 +125,19 @@ impl HistoryResult {
 
     /// From a finished replay report; rendering is left to the caller.
     pub fn from_report(path: &str, r: &ReplayReport) -> HistoryResult {
-        let location = r.divergence.as_ref().and_then(|d| d.site.clone()).or_else(|| r.frames.last().cloned());
+        let cause_at = r.cause.as_ref().and_then(|c| match (&c.file, c.line) {
+            (Some(file), Some(line)) => Some(Frame {
+                file: file.clone(),
+                line,
+                function: String::new(),
+                code: (line as usize)
+                    .checked_sub(1)
+                    .and_then(|i| std::fs::read_to_string(file).ok()?.lines().nth(i).map(|l| l.trim().to_string()))
+                    .unwrap_or_default(),
+            }),
+            _ => None,
+        });
+        let location = cause_at.or_else(|| r.divergence.as_ref().and_then(|d| d.site.clone())).or_else(|| r.frames.last().cloned());
         let failing = r.drift.iter().find(|f| f.fails).filter(|_| r.verdict == Verdict::Pass);
         let signature = match failing {
             Some(f) => f.signature(&r.history.workflow_type),
@@ -145,6 +162,7 @@ impl HistoryResult {
             message,
             signature,
             location,
+            cause: r.cause.as_ref().map(|c| format!("cause ({}): {}", c.kind.as_str(), c.message)),
             seconds: r.seconds,
             sandbox: r.sandbox,
             sandbox_note: r.sandbox_note.clone(),
