@@ -111,6 +111,10 @@ pub struct WorkflowArgs {
     /// pyproject.toml to read `[tool.deja]` from (default: the nearest one upwards).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Use the code of this named worker from [tool.deja.workers.NAME]. `check` without it
+    /// runs every named worker, each on its own histories.
+    #[arg(long, value_name = "NAME")]
+    pub worker: Option<String>,
 }
 
 /// The one history `replay` and `debug` work on: a file, or a workflow on a server.

@@ -40,4 +40,5 @@
 
 pub mod pool;
 pub mod protocol;
+pub mod route;
 pub mod worker;

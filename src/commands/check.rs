@@ -30,6 +30,11 @@ files; a glob (quote it: 'histories/**/*.json') is expanded. In directory walks 
 JSON file with no `events` list (manifest.json, package.json) is skipped and listed with -v; a broken \
 history is always an error. With no PATH, `histories = [...]` from [tool.deja] is used.
 
+Named workers: with [tool.deja.workers.NAME] tables (and no --workflows), every worker replays \
+the histories it claims (by path, recorded task queue or workflow type) with its own code in its own \
+processes; one summary, a JUnit testsuite and a JSON `worker` per worker. A history no worker claims, \
+or two claim, stops the run with exit 2 naming the files and the choices. --worker NAME runs one.
+
 Containment: every worker is its own process with its own Python. A history whose code crashes \
 the interpreter (segfault, os._exit), hangs past --timeout or runs out of memory is reported as an \
 error for that history; the worker is replaced and the run goes on.
@@ -97,7 +102,14 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     if args.query.is_some() && !args.paths.is_empty() {
         anyhow::bail!("pass either history paths or --query, not both");
     }
-    let mut setup = super::resolve_code(&args.code, &[], false)?;
+    // `[tool.deja.workers.*]` without --workflows: every named worker, each on its own
+    // histories (see commands::workers); otherwise the one worker of flags + [tool.deja].
+    let loaded = crate::config::load(args.code.config.as_deref())?;
+    let named = super::workers::in_use(&loaded, &args.code.workflows);
+    let mut setup = if named { super::workers::setup(loaded, &args.code)? } else { super::resolve_code(&args.code, &[], false)? };
+    if named && args.query.is_some() && args.code.worker.is_none() {
+        anyhow::bail!("--query with named workers in [tool.deja.workers]: pass --worker NAME to say whose code replays the fetched histories");
+    }
     // State recording and queries cost a query per activation; check only needs verdicts
     // and diffs.
     setup.code.queries.clear();
@@ -139,6 +151,8 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     } else {
         let paths: Vec<std::path::PathBuf> = if !args.paths.is_empty() {
             args.paths.clone()
+        } else if named {
+            super::workers::default_paths(&setup.config)
         } else {
             cfg.histories.iter().map(|h| setup.config.resolve(Path::new(h))).collect()
         };
@@ -158,6 +172,12 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
         let list = schedule(found.files);
         let total = list.len();
         (list, total, found.found)
+    };
+    let plans: Vec<(Option<String>, deja_core::trace::CodeConfig, Vec<Job>)> = if named && args.query.is_none() {
+        let plans = super::workers::plan(&setup.config, args.code.worker.as_deref(), !args.paths.is_empty(), jobs_list)?;
+        plans.into_iter().map(|p| (Some(p.name), super::workers::with_flags(p.code, &args.code), p.jobs)).collect()
+    } else {
+        vec![(args.code.worker.clone().filter(|_| named), super::workers::with_flags(setup.code.clone(), &args.code), jobs_list)]
     };
 
     let color = st.bold != anstyle::Style::new();
@@ -222,7 +242,37 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
         Some((handle, rx, dir, temporary)) => (Some(rx), Some((handle, dir, temporary))),
         None => (None, None),
     };
-    let outcome = pool::run(&pool_cfg, jobs_list, feed, &mut |ev| on_pool_event(ev, &mut summary, &mut fanout, fail_fast));
+    let mut feed = feed;
+    let mut outcome = Ok(pool::PoolOutcome::default());
+    let mut plans = plans.into_iter();
+    let mut ready_seen = false;
+    // Named workers run one after another, each with all --jobs processes of its own code.
+    while let Some((worker, code, jobs)) = plans.next() {
+        let mut cfg = pool_cfg.clone();
+        cfg.setup.code = code;
+        cfg.setup.code.queries.clear();
+        cfg.setup.code.record_state = false;
+        let result = pool::run(&cfg, jobs, feed.take(), &mut |ev| {
+            on_worker_event(ev, worker.as_deref(), &mut ready_seen, &mut summary, &mut fanout, fail_fast)
+        });
+        match result {
+            Ok(o) if o.stopped => {
+                let later: usize = plans.by_ref().map(|(_, _, j)| j.len()).sum();
+                outcome = Ok(pool::PoolOutcome { not_run: o.not_run + later, stopped: true });
+                break;
+            }
+            Ok(_) => {}
+            Err(PoolError::Setup { kind, message, detail }) if worker.is_some() => {
+                let name = worker.as_deref().unwrap_or_default();
+                outcome = Err(PoolError::Setup { kind, message: format!("worker {name}: {message}"), detail });
+                break;
+            }
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        }
+    }
     if let Some((handle, dir, temporary)) = fetch {
         let fetched = handle.join().map_err(|_| anyhow::anyhow!("the download thread panicked"))?;
         if temporary {
@@ -272,6 +322,32 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
 fn schedule(mut files: Vec<Candidate>) -> Vec<Job> {
     files.sort_by_key(|c| std::cmp::Reverse(c.size));
     files.into_iter().map(|c| Job { path: c.path.display().to_string(), file: c.path, lenient: c.lenient }).collect()
+}
+
+/// [`on_pool_event`] for one named worker's pool: its results carry the worker's name
+/// (and their failure groups are the worker's own), and only the first pool's `Ready`
+/// reaches the reporters.
+fn on_worker_event(
+    ev: PoolEvent<'_>,
+    worker: Option<&str>,
+    ready_seen: &mut bool,
+    summary: &mut Summary,
+    fanout: &mut Fanout,
+    fail_fast: bool,
+) -> Result<Flow> {
+    match (ev, worker) {
+        (PoolEvent::Ready { .. }, _) if *ready_seen => Ok(Flow::Continue),
+        (ev @ PoolEvent::Ready { .. }, _) => {
+            *ready_seen = true;
+            on_pool_event(ev, summary, fanout, fail_fast)
+        }
+        (PoolEvent::Finished(mut r), Some(name)) => {
+            r.signature = format!("{name}: {}", r.signature);
+            r.worker = Some(name.to_string());
+            on_pool_event(PoolEvent::Finished(r), summary, fanout, fail_fast)
+        }
+        (ev, _) => on_pool_event(ev, summary, fanout, fail_fast),
+    }
 }
 
 fn on_pool_event(ev: PoolEvent<'_>, summary: &mut Summary, fanout: &mut Fanout, fail_fast: bool) -> Result<Flow> {

@@ -7,6 +7,7 @@ pub mod fetch;
 pub mod replay;
 pub mod show;
 pub mod version;
+pub mod workers;
 
 use anyhow::Result;
 
@@ -30,6 +31,11 @@ pub fn resolve_code(args: &WorkflowArgs, queries: &[String], record_state: bool)
         eprintln!("deja: warning: {}", crate::style::escape_block(w));
     }
     let c = &loaded.config;
+    if args.workflows.is_empty() && (!c.workers.is_empty() || args.worker.is_some()) {
+        let code = workers::code_for(&loaded, args.worker.as_deref(), queries, record_state)?;
+        let python_env = args.python_env.clone().or_else(|| c.python_env.as_ref().map(|p| loaded.resolve(p)));
+        return Ok(CodeSetup { code, python_env, config: loaded });
+    }
     let workflows = if args.workflows.is_empty() {
         c.workflows.iter().map(|w| loaded.resolve_spec(w)).collect()
     } else {

@@ -44,6 +44,8 @@ struct Entry<'a> {
     sandbox_note: Option<&'a str>,
     warnings: &'a [String],
     report: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worker: Option<&'a str>,
 }
 
 impl<'a> Entry<'a> {
@@ -64,6 +66,7 @@ impl<'a> Entry<'a> {
             sandbox_note: r.sandbox_note.as_deref(),
             warnings: &r.warnings,
             report: r.report.as_ref(),
+            worker: r.worker.as_deref(),
         }
     }
 }
@@ -99,6 +102,8 @@ struct SummaryOut<'a> {
     sandbox: &'a std::collections::BTreeMap<SandboxUse, usize>,
     sandbox_notes: &'a [String],
     groups: Vec<GroupOut<'a>>,
+    #[serde(skip_serializing_if = "indexmap::IndexMap::is_empty")]
+    workers: &'a indexmap::IndexMap<String, deja_core::model::summary::WorkerCounts>,
 }
 
 impl<'a> SummaryOut<'a> {
@@ -122,6 +127,7 @@ impl<'a> SummaryOut<'a> {
             exit_code: s.exit_code(),
             sandbox: &s.sandbox,
             sandbox_notes: &s.sandbox_notes,
+            workers: &s.workers,
             groups: s
                 .groups_by_size()
                 .into_iter()

@@ -63,6 +63,10 @@ pub struct HistoryResult {
     /// What a crashed worker left on stderr worth showing (the runner fills it in).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker_tail: Option<WorkerTail>,
+    /// The named worker (`[tool.deja.workers.NAME]`) whose code replayed it; `None` in the
+    /// single-worker form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
 }
 
 /// The part of a dead worker's stderr worth showing, and what it is.
@@ -107,6 +111,7 @@ impl HistoryResult {
             plain: None,
             report: None,
             worker_tail: None,
+            worker: None,
         }
     }
 
@@ -132,6 +137,7 @@ impl HistoryResult {
             plain: None,
             report: None,
             worker_tail: None,
+            worker: None,
         }
     }
 

@@ -1,0 +1,165 @@
+//! Several named workers in one repository (`[tool.deja.workers.NAME]`), through the real
+//! binary on tests/fixtures/multi_worker: three services recorded on a dev server
+//! (`histories/generate.py multi-worker`), two of which register a workflow type named
+//! `ProcessWorkflow` with different code. Expected verdicts come from the SDK's own
+//! Replayer (the fixture's manifest.json: every history against every service's code).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{code, deja, root, stderr, stdout};
+use serde_json::Value;
+
+fn fixture() -> PathBuf {
+    root().join("tests/fixtures/multi_worker")
+}
+
+/// `deja ARGS` in the fixture repository, with the repo's venv.
+fn in_fixture(args: &[&str]) -> Output {
+    deja().current_dir(fixture()).env("VIRTUAL_ENV", root().join(".venv")).args(args).output().expect("deja runs")
+}
+
+/// The SDK's verdict for a fixture history replayed with a service's code, in deja's words.
+fn sdk_verdict(history: &str, service: &str) -> &'static str {
+    let m: Value = serde_json::from_slice(&std::fs::read(fixture().join("manifest.json")).unwrap()).unwrap();
+    match m["histories"][history]["sdk_replay"][service].as_str().unwrap_or_else(|| panic!("{history} × {service} not in manifest")) {
+        "pass" => "pass",
+        "NondeterminismError" => "nondeterminism",
+        // The Replayer's RuntimeError here is "workflow type not registered": deja's error row.
+        "RuntimeError" => "error",
+        other => panic!("unexpected SDK verdict {other}"),
+    }
+}
+
+fn tmp_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("deja-workers-{}-{name}", std::process::id()))
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("valid JSON")
+}
+
+#[test]
+fn every_named_worker_replays_its_own_histories_in_one_run() {
+    let (j, x) = (tmp_path("all.json"), tmp_path("all.xml"));
+    let out = in_fixture(&["check", "histories", "--json", &j.display().to_string(), "--junit", &x.display().to_string()]);
+    assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
+    let doc = json(&j);
+    // Routed by path (billing), by task queue (shipping, wherever the file is), by type (audit).
+    let expected = [
+        ("histories/billing/process_inv-1001.json", "billing"),
+        ("histories/billing/process_inv-1002.json", "billing"),
+        ("histories/shipping/process_parcel-7.json", "shipping"),
+        ("histories/misc/process_parcel-8.json", "shipping"),
+        ("histories/misc/audit_q3-ledger.json", "audit"),
+    ];
+    let got: BTreeMap<String, (String, String)> = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["path"].as_str().unwrap().to_string(), (r["worker"].as_str().unwrap_or("-").to_string(), r["verdict"].as_str().unwrap().to_string())))
+        .collect();
+    assert_eq!(got.len(), expected.len(), "{got:?}");
+    for (path, worker) in expected {
+        let (w, v) = &got[path];
+        assert_eq!((w.as_str(), v.as_str()), (worker, sdk_verdict(path, worker)), "{path}");
+    }
+    let workers = &doc["summary"]["workers"];
+    assert_eq!((workers["billing"]["histories"].as_u64(), workers["shipping"]["pass"].as_u64(), workers["audit"]["pass"].as_u64()), (Some(2), Some(2), Some(1)), "{workers}");
+    // One JUnit report, a testsuite per worker (the type names clash, the suites do not).
+    let xml = std::fs::read_to_string(&x).unwrap();
+    for suite in ["billing", "shipping", "audit"] {
+        assert!(xml.contains(&format!("<testsuite name=\"{suite}\"")), "{xml}");
+    }
+    let text = stdout(&out);
+    assert!(text.contains("worker billing: 2 histories · 2 pass") && text.contains("worker shipping: 2 histories · 2 pass"), "{text}");
+    assert!(text.contains("5 histories") && text.contains("5 pass"), "{text}");
+    let _ = (std::fs::remove_file(&j), std::fs::remove_file(&x));
+}
+
+#[test]
+fn worker_flag_runs_one_worker_on_the_files_named() {
+    // Billing's histories against shipping's ProcessWorkflow: the SDK says non-determinism.
+    let j = tmp_path("one.json");
+    let out = in_fixture(&["check", "--worker", "shipping", "histories/billing", "--json", &j.display().to_string()]);
+    assert_eq!(code(&out), 1, "{}\n{}", stdout(&out), stderr(&out));
+    let doc = json(&j);
+    for r in doc["results"].as_array().unwrap() {
+        let path = r["path"].as_str().unwrap();
+        assert_eq!((r["worker"].as_str(), r["verdict"].as_str()), (Some("shipping"), Some(sdk_verdict(path, "shipping"))), "{path}");
+    }
+    assert_eq!(doc["results"].as_array().unwrap().len(), 2);
+    // The failure group names its worker, so equal type names in two workers never merge.
+    assert!(stdout(&out).contains("shipping: ProcessWorkflow nondeterminism"), "{}", stdout(&out));
+
+    // --worker with no paths: that worker's share of the configured histories.
+    let out = in_fixture(&["check", "--worker", "audit", "-o", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let paths: Vec<&str> = doc["results"].as_array().unwrap().iter().map(|r| r["path"].as_str().unwrap()).collect();
+    // Paths from pyproject.toml are resolved against its directory (as in the one-worker form).
+    assert!(paths.len() == 1 && paths[0].ends_with("tests/fixtures/multi_worker/histories/misc/audit_q3-ledger.json"), "{paths:?}");
+
+    let out = in_fixture(&["check", "--worker", "nope"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("--worker nope: no such worker in [tool.deja.workers]; the workers are: audit, billing, shipping"), "{}", stderr(&out));
+    let _ = std::fs::remove_file(&j);
+}
+
+#[test]
+fn a_history_no_worker_claims_or_two_claim_stops_the_run_naming_the_choices() {
+    let j = tmp_path("none.json");
+    let out = in_fixture(&["check", "histories", "unrouted", "--json", &j.display().to_string()]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    let err = stderr(&out);
+    for needle in [
+        "1 history matches no worker:",
+        "unrouted/process_legacy.json (task queue legacy-tq, workflow type ProcessWorkflow)",
+        "billing: histories histories/billing/*.json",
+        "shipping: task queues shipping-tq",
+        "audit: workflow types AuditWorkflow",
+        "deja check --worker NAME",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    assert!(!stdout(&out).contains("pass"), "nothing is replayed: {}", stdout(&out));
+    let report = json(&j);
+    assert_eq!(report["exit_code"].as_u64(), Some(2), "the report file says error too: {report}");
+    assert!(report["error"].as_str().unwrap().contains("unrouted/process_legacy.json"), "{report}");
+
+    // Two workers claiming one file by path: ambiguous, with both names.
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixture();
+    let cfg = dir.path().join("pyproject.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[tool.deja.workers.a]\nworkflows=['billing.workflows']\npython-path=['{f}/services/billing']\nhistories=['{f}/histories/billing']\n\
+             [tool.deja.workers.b]\nworkflows=['audit.workflows']\npython-path=['{f}/services/audit']\nhistories=['{f}/histories/**/*1001.json']\n",
+            f = f.display()
+        ),
+    )
+    .unwrap();
+    let out = in_fixture(&["check", "--config", &cfg.display().to_string(), "histories/billing"]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("1 history claimed by more than one worker:\n    histories/billing/process_inv-1001.json (claimed by a and b through histories (path))"),
+        "{}",
+        stderr(&out)
+    );
+    let _ = std::fs::remove_file(&j);
+}
+
+#[test]
+fn replay_in_a_repo_of_named_workers_takes_worker() {
+    let out = in_fixture(&["replay", "histories/misc/process_parcel-8.json"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("declares named workers (audit, billing, shipping): pass --worker NAME"), "{}", stderr(&out));
+    let out = in_fixture(&["replay", "histories/misc/process_parcel-8.json", "--worker", "shipping", "-o", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = in_fixture(&["replay", "histories/misc/process_parcel-8.json", "--worker", "billing", "-o", "json"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+}
