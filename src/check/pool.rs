@@ -397,6 +397,9 @@ impl<'c> Pool<'c> {
             // A segfault then prints the Python stack of every thread to stderr, which
             // ends up in the crash report.
             .env("PYTHONFAULTHANDLER", "1");
+        if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            cmd.env("DEJA_SPAWNED_AT_NS", t.as_nanos().to_string()); // for DEJA_STARTUP_TRACE
+        }
         #[cfg(target_os = "linux")]
         // SAFETY: prctl is async-signal-safe; it runs in the child between fork and exec.
         unsafe {

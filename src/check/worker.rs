@@ -42,7 +42,9 @@ pub fn main(render: Render) -> Result<u8> {
         None => return Ok(exit::OK),
         Some(other) => anyhow::bail!("deja __worker: expected a setup message first, got {other:?}"),
     };
-    let (_interp, session) = match start(&setup) {
+    let mut trace = StartupTrace::from_env();
+    trace.mark("setup_read");
+    let (_interp, session) = match start(&setup, &mut trace) {
         Ok(s) => s,
         Err(failed) => {
             write_frame(&mut output, &failed)?;
@@ -54,7 +56,9 @@ pub fn main(render: Render) -> Result<u8> {
     while let Some(msg) = read_frame::<_, ToWorker>(&mut input).context("deja __worker: reading a request")? {
         match msg {
             ToWorker::Replay { id, path, file, lenient } => {
+                trace.mark("waiting_for_work");
                 replay_one(&session, &setup, render, id, (&path, &file), lenient, &mut output)?;
+                trace.replayed();
             }
             ToWorker::Setup(_) => anyhow::bail!("deja __worker: setup sent twice"),
         }
@@ -92,8 +96,56 @@ fn take_stdio() -> io::Result<(File, File)> {
 
 /// Python, the SDK and the user's code, once. A failure here is the user's to fix and the
 /// same for every history, so it is sent once as `setup_failed`.
-fn start(setup: &Setup) -> Result<(Interpreter, Session), FromWorker> {
-    replay::start(setup.python_env.as_deref(), &setup.code).map_err(setup_failed)
+fn start(setup: &Setup, trace: &mut StartupTrace) -> Result<(Interpreter, Session), FromWorker> {
+    let interp = replay::start_interpreter(setup.python_env.as_deref()).map_err(setup_failed)?;
+    trace.mark("interpreter");
+    let session = interp.load(&setup.code).map_err(|e| setup_failed(e.into()))?;
+    trace.mark("code");
+    Ok((interp, session))
+}
+
+/// `DEJA_STARTUP_TRACE=1` (a diagnostic for `bench/startup.py`, not a user feature): the
+/// worker writes where its start-up went to stderr, one line, after its first history —
+/// `exec` (spawn to `main`, from `DEJA_SPAWNED_AT_NS` set by the pool), `setup_read`,
+/// `interpreter` (Python, site, `temporalio` import, harness), `code` (the user's import
+/// and the replayer), `waiting_for_work`, `first_replay`.
+struct StartupTrace {
+    on: bool,
+    last: std::time::Instant,
+    parts: Vec<(&'static str, f64)>,
+    replays: usize,
+}
+
+impl StartupTrace {
+    fn from_env() -> StartupTrace {
+        let on = std::env::var_os("DEJA_STARTUP_TRACE").is_some_and(|v| v == "1");
+        let mut parts = Vec::new();
+        if on {
+            let spawned = std::env::var("DEJA_SPAWNED_AT_NS").ok().and_then(|v| v.parse::<u128>().ok());
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+            if let Some(s) = spawned {
+                parts.push(("exec", now.saturating_sub(s) as f64 / 1e6));
+            }
+        }
+        StartupTrace { on, last: std::time::Instant::now(), parts, replays: 0 }
+    }
+
+    fn mark(&mut self, what: &'static str) {
+        if self.on && self.replays == 0 && !self.parts.iter().any(|(w, _)| *w == what) {
+            let now = std::time::Instant::now();
+            self.parts.push((what, (now - self.last).as_secs_f64() * 1e3));
+            self.last = now;
+        }
+    }
+
+    fn replayed(&mut self) {
+        self.mark("first_replay");
+        if self.on && self.replays == 0 {
+            let parts: Vec<String> = self.parts.iter().map(|(w, ms)| format!("{w}={ms:.1}")).collect();
+            eprintln!("deja-startup-ms: {}", parts.join(" "));
+        }
+        self.replays += 1;
+    }
 }
 
 fn setup_failed(e: ReplayError) -> FromWorker {
