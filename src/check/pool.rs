@@ -9,6 +9,9 @@
 //!   a fresh worker takes its place. A history over `--timeout` gets its worker killed
 //!   (SIGKILL) and replaced the same way. Workers get `PR_SET_PDEATHSIG`, so a killed
 //!   `deja check` does not leave them behind.
+//! * **No wasted start-up.** When the queue drains while a worker is still starting (a
+//!   small set: the first worker finished everything), that worker is stopped at once
+//!   instead of competing for CPU with the workers replaying the last histories.
 //! * **One message for a broken setup.** Every worker imports the same code; the first
 //!   `setup_failed` stops the run with that one message instead of one per history.
 //!
@@ -211,6 +214,9 @@ impl<'c> Pool<'c> {
                 }
             }
             self.dispatch(&mut queue);
+            if queue.is_empty() && feed.is_none() {
+                self.retire_starting();
+            }
             let busy = self.workers.iter().filter(|w| matches!(w.state, State::Busy { .. })).count();
             if busy == 0 && queue.is_empty() && feed.is_none() {
                 return Ok(PoolOutcome::default());
@@ -432,6 +438,20 @@ impl<'c> Pool<'c> {
             .spawn(move || read_stderr(stderr, slot, echo, tail2))
             .map_err(spawn_err)?;
         Ok(Worker { epoch, child, stdin: Some(stdin), state: State::Starting { since: Instant::now() }, tail })
+    }
+
+    /// The queue has drained: a worker still starting would never get a history, and its
+    /// start-up only takes CPU from the workers finishing the last ones — stop it now.
+    fn retire_starting(&mut self) {
+        for w in &mut self.workers {
+            if matches!(w.state, State::Starting { .. }) {
+                let _ = w.child.kill();
+                let _ = w.child.wait();
+                w.stdin = None;
+                w.state = State::Gone;
+                w.epoch = 0; // its reader's `Closed` is not a worker death
+            }
+        }
     }
 
     fn respawn(&mut self, slot: usize) -> Result<(), PoolError> {
