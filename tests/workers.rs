@@ -163,3 +163,24 @@ fn replay_in_a_repo_of_named_workers_takes_worker() {
     let out = in_fixture(&["replay", "histories/misc/process_parcel-8.json", "--worker", "billing", "-o", "json"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
 }
+
+#[test]
+fn a_worker_whose_code_does_not_import_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixture();
+    let cfg = dir.path().join("pyproject.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[tool.deja.workers.billing]\nworkflows=['billing.workflows']\npython-path=['{f}/services/billing']\nhistories=['{f}/histories/billing']\n\
+             [tool.deja.workers.shipping]\nworkflows=['shipping.no_such_module']\npython-path=['{f}/services/shipping']\ntask-queues=['shipping-tq']\n",
+            f = f.display()
+        ),
+    )
+    .unwrap();
+    let out = in_fixture(&["check", "--config", &cfg.display().to_string(), "histories/billing", "histories/shipping"]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("worker shipping: ") && err.contains("shipping.no_such_module"), "{err}");
+    assert!(!err.contains("Traceback"), "{err}");
+}

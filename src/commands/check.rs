@@ -13,7 +13,8 @@ use deja_core::model::events::{CheckEvent, Fanout, Reporter};
 use crate::report::github::GithubReporter;
 use crate::report::json::JsonReporter;
 use crate::source::partition::Partition;
-use crate::check::pool::{self, Flow, Job, PoolConfig, PoolError, PoolEvent};
+use crate::check::many;
+use crate::check::pool::{Flow, Job, PoolConfig, PoolError, PoolEvent};
 use crate::check::protocol::Setup;
 use deja_core::model::summary::Summary;
 use crate::cli::{CheckArgs, OutputFormat};
@@ -242,37 +243,24 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
         Some((handle, rx, dir, temporary)) => (Some(rx), Some((handle, dir, temporary))),
         None => (None, None),
     };
-    let mut feed = feed;
-    let mut outcome = Ok(pool::PoolOutcome::default());
-    let mut plans = plans.into_iter();
     let mut ready_seen = false;
-    // Named workers run one after another, each with all --jobs processes of its own code.
-    while let Some((worker, code, jobs)) = plans.next() {
-        let mut cfg = pool_cfg.clone();
-        cfg.setup.code = code;
-        cfg.setup.code.queries.clear();
-        cfg.setup.code.record_state = false;
-        let result = pool::run(&cfg, jobs, feed.take(), &mut |ev| {
-            on_worker_event(ev, worker.as_deref(), &mut ready_seen, &mut summary, &mut fanout, fail_fast)
-        });
-        match result {
-            Ok(o) if o.stopped => {
-                let later: usize = plans.by_ref().map(|(_, _, j)| j.len()).sum();
-                outcome = Ok(pool::PoolOutcome { not_run: o.not_run + later, stopped: true });
-                break;
-            }
-            Ok(_) => {}
-            Err(PoolError::Setup { kind, message, detail }) if worker.is_some() => {
-                let name = worker.as_deref().unwrap_or_default();
-                outcome = Err(PoolError::Setup { kind, message: format!("worker {name}: {message}"), detail });
-                break;
-            }
-            Err(e) => {
-                outcome = Err(e);
-                break;
-            }
+    for (worker, _, _) in &plans {
+        if let Some(name) = worker {
+            summary.workers.entry(name.clone()).or_default(); // listed in name order
         }
     }
+    // Named workers' pools run at the same time on the --jobs budget (check::many).
+    let plans = plans
+        .into_iter()
+        .map(|(worker, mut code, jobs)| {
+            code.queries.clear();
+            code.record_state = false;
+            many::Plan { worker, code, jobs }
+        })
+        .collect();
+    let outcome = many::run_all(&pool_cfg, plans, feed, &mut |worker, ev| {
+        on_worker_event(ev, worker, &mut ready_seen, &mut summary, &mut fanout, fail_fast)
+    });
     if let Some((handle, dir, temporary)) = fetch {
         let fetched = handle.join().map_err(|_| anyhow::anyhow!("the download thread panicked"))?;
         if temporary {

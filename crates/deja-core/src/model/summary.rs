@@ -62,7 +62,7 @@ pub struct Summary {
     pub sandbox: std::collections::BTreeMap<SandboxUse, usize>,
     /// Modules re-imported for every history, and why (distinct, the first few).
     pub sandbox_notes: Vec<String>,
-    /// Counts per named worker (`[tool.deja.workers.NAME]`), in the order they ran; empty
+    /// Counts per named worker (`[tool.deja.workers.NAME]`), by name; empty
     /// in the single-worker form.
     pub workers: IndexMap<String, WorkerCounts>,
 }
