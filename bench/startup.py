@@ -73,10 +73,10 @@ def per_step(deja: Path, rounds: int) -> dict:
         t, p = wall([str(deja), "check", "-j1", "-vv", "-q", one, "-w", CODE], env)
         assert p.returncode == 0, p.stderr
         whole.append(t * 1e3)
-        line = next(ln for ln in p.stderr.splitlines() if "deja-startup-ms:" in ln)
-        for kv in line.split("deja-startup-ms:")[1].split():
-            k, v = kv.split("=")
-            parts.setdefault(k, []).append(float(v))
+        for line in (ln for ln in p.stderr.splitlines() if "deja-startup-ms:" in ln):
+            for kv in line.split("deja-startup-ms:")[1].split():
+                k, v = kv.split("=")
+                parts.setdefault(k, []).append(float(v))
     py_bare = [wall([str(PY), "-c", "pass"])[0] * 1e3 for _ in range(rounds)]
     py_sdk = [wall([str(PY), "-c", "import temporalio.worker"])[0] * 1e3 for _ in range(rounds)]
     out = {k: statistics.median(v) for k, v in parts.items()}

@@ -184,3 +184,99 @@ fn a_worker_whose_code_does_not_import_is_named() {
     assert!(err.contains("worker shipping: ") && err.contains("shipping.no_such_module"), "{err}");
     assert!(!err.contains("Traceback"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Start-up sharing: the pool's other workers are forked from the first one after its
+// interpreter is up (check::fork). A forked worker must be contained exactly like a
+// spawned one: its real signal in the crash row, killed on --timeout, gone with deja.
+// ---------------------------------------------------------------------------------------
+
+/// Two histories whose workflow code crashes/blocks, `-j 2`: one per worker, so the
+/// forked worker holds one of them.
+fn hazard_pair(hazard: &str, extra: &[&str], env: &[(&str, &str)]) -> (Output, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let j = dir.path().join("out.json");
+    let module = format!("tests/fixtures/code/hazards/{hazard}_workflow.py");
+    let mut c = deja();
+    c.args(["check", "histories/order_fulfillment.json", "histories/cli/order_fulfillment.json", "-w", &module, "-j", "2", "-vv", "--json"]);
+    c.arg(&j).args(extra).env("DEJA_STARTUP_TRACE", "1");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    let doc = json(&j);
+    (out, doc)
+}
+
+fn messages(doc: &Value) -> Vec<String> {
+    doc["results"].as_array().unwrap().iter().map(|r| format!("{} {}", r["error_kind"], r["message"])).collect()
+}
+
+#[test]
+fn a_forked_worker_is_contained_like_a_spawned_one() {
+    let (out, doc) = hazard_pair("segfault", &[], &[]);
+    let err = stderr(&out);
+    assert!(err.contains("[worker 2] deja-startup-ms: ") && err.contains(" forked="), "worker 2 was not forked:\n{err}");
+    let m = messages(&doc);
+    assert_eq!(m.len(), 2, "{m:?}");
+    for msg in &m {
+        // The pool waited for the forked worker itself: the real signal, not "vanished".
+        assert!(msg.contains("\"crash\"") && msg.contains("worker crashed: signal 11 (SIGSEGV)"), "{m:?}");
+    }
+
+    let (out, doc) = hazard_pair("block", &["--timeout", "2"], &[]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    for msg in messages(&doc) {
+        assert!(msg.contains("\"timeout\"") && msg.contains("timed out after 2 s"), "{msg}");
+    }
+
+    // DEJA_WORKER_FORK=0: every worker spawned, same verdicts.
+    let (out, doc) = hazard_pair("segfault", &[], &[("DEJA_WORKER_FORK", "0")]);
+    assert!(!stderr(&out).contains(" forked="), "{}", stderr(&out));
+    assert!(messages(&doc).iter().all(|m| m.contains("signal 11 (SIGSEGV)")), "{:?}", messages(&doc));
+}
+
+/// Processes whose environment carries `marker` (workers inherit deja's environment,
+/// forked ones too).
+fn processes_with(marker: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        if let Ok(env) = std::fs::read(e.path().join("environ")) {
+            if env.split(|&b| b == 0).any(|kv| kv == marker.as_bytes()) {
+                let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+                if !stat.contains(") Z ") {
+                    pids.push(pid);
+                }
+            }
+        }
+    }
+    pids
+}
+
+#[test]
+fn forked_workers_die_with_deja() {
+    let marker = format!("DEJA_TEST_MARKER={}", std::process::id());
+    let (k, v) = marker.split_once('=').unwrap();
+    let mut child = deja()
+        .args(["check", "histories/order_fulfillment.json", "histories/cli/order_fulfillment.json", "-w", "tests/fixtures/code/hazards/block_workflow.py", "-j", "2"])
+        .env(k, v)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // deja + its two workers, both blocked in workflow code.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while processes_with(&marker).len() < 3 {
+        assert!(std::time::Instant::now() < deadline, "workers never started: {:?}", processes_with(&marker));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap(); // SIGKILL: no clean-up code runs in deja
+    child.wait().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !processes_with(&marker).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "workers outlived deja: {:?}", processes_with(&marker));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

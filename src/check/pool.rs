@@ -23,7 +23,8 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, BufWriter, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::fs::File;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -129,10 +130,69 @@ enum State {
 
 struct Worker {
     epoch: u64,
-    child: Child,
-    stdin: Option<BufWriter<ChildStdin>>,
+    child: Proc,
+    stdin: Option<BufWriter<File>>,
     state: State,
     tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+/// A worker process: spawned by the pool, or forked from the first worker (`super::fork`)
+/// and re-parented to the pool — its pid arrives in its first frame.
+enum Proc {
+    Spawned(Child),
+    Forked { pid: Option<i32>, status: Option<ExitStatus> },
+}
+
+impl Proc {
+    fn kill(&mut self) -> std::io::Result<()> {
+        match self {
+            Proc::Spawned(c) => c.kill(),
+            Proc::Forked { pid: Some(pid), status: None } => {
+                // SAFETY: a signal to our own, not yet reaped child (so the pid is not reused).
+                unsafe { libc::kill(*pid, libc::SIGKILL) };
+                Ok(())
+            }
+            Proc::Forked { .. } => Ok(()),
+        }
+    }
+
+    fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        match self {
+            Proc::Spawned(c) => c.try_wait(),
+            Proc::Forked { status: Some(s), .. } => Ok(Some(*s)),
+            Proc::Forked { pid: Some(pid), status } => {
+                let mut raw = 0;
+                // SAFETY: waitpid on our own child (a subreaper's re-parented one).
+                match unsafe { libc::waitpid(*pid, &mut raw, libc::WNOHANG) } {
+                    0 => Ok(None),
+                    r if r == *pid => {
+                        *status = Some(ExitStatus::from_raw(raw));
+                        Ok(*status)
+                    }
+                    _ => Err(std::io::Error::last_os_error()),
+                }
+            }
+            Proc::Forked { pid: None, .. } => Err(std::io::Error::other("a forked worker that never said its pid")),
+        }
+    }
+
+    fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        if let Proc::Spawned(c) = self {
+            return c.wait();
+        }
+        loop {
+            match self.try_wait()? {
+                Some(s) => return Ok(s),
+                None => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+    }
+
+    /// A forked worker whose pid never came: the fork did not happen (or the first worker
+    /// died before it), so nothing ran in this slot.
+    fn never_forked(&self) -> bool {
+        matches!(self, Proc::Forked { pid: None, .. })
+    }
 }
 
 struct Msg {
@@ -192,7 +252,13 @@ impl<'c> Pool<'c> {
             return Ok(PoolOutcome::default());
         }
         let workers = if feed.is_some() { self.cfg.jobs.max(1) } else { self.cfg.jobs.clamp(1, queue.len()) };
-        for slot in 0..workers {
+        // The first worker is spawned; the others are forked from it once its interpreter
+        // is up (`super::fork`), unless forking is off or unavailable.
+        let forks: Vec<usize> = if fork_enabled() { (1..workers).collect() } else { Vec::new() };
+        let (first, forked) = self.spawn_with(0, &forks)?;
+        self.workers.push(first);
+        self.workers.extend(forked);
+        for slot in self.workers.len()..workers {
             let w = self.spawn(slot)?;
             self.workers.push(w);
         }
@@ -290,6 +356,12 @@ impl<'c> Pool<'c> {
             return Ok(Flow::Continue); // a replaced worker's last words
         }
         match msg.body {
+            Body::Frame(FromWorker::Forked { pid }) => {
+                if let Proc::Forked { pid: p @ None, .. } = &mut w.child {
+                    *p = i32::try_from(pid).ok();
+                }
+                Ok(Flow::Continue)
+            }
             Body::Frame(FromWorker::Ready { sdk, registered }) => {
                 w.state = State::Idle;
                 if !*ready_seen {
@@ -322,6 +394,16 @@ impl<'c> Pool<'c> {
                     return Ok(Flow::Continue);
                 }
                 Ok(on_event(PoolEvent::Skipped { path: &job.path, reason: &reason })?)
+            }
+            Body::Closed(_) if w.child.never_forked() => {
+                // Nothing ran in this slot (the first worker did not fork it): start it the
+                // ordinary way if there is work for it.
+                w.state = State::Gone;
+                w.stdin = None;
+                if !queue.is_empty() {
+                    self.respawn(msg.slot)?;
+                }
+                Ok(Flow::Continue)
             }
             Body::Closed(read_error) => {
                 let status = reap(&mut w.child);
@@ -391,10 +473,29 @@ impl<'c> Pool<'c> {
     }
 
     fn spawn(&mut self, slot: usize) -> Result<Worker, PoolError> {
+        Ok(self.spawn_with(slot, &[])?.0)
+    }
+
+    /// Spawn a worker for `slot`; with `forks`, also hand it the pipes of those slots to
+    /// fork workers into (`super::fork`) and return their (still starting) workers.
+    fn spawn_with(&mut self, slot: usize, forks: &[usize]) -> Result<(Worker, Vec<Worker>), PoolError> {
         self.next_epoch += 1;
         let epoch = self.next_epoch;
         let exe = self.cfg.exe.display().to_string();
         let spawn_err = |error| PoolError::Spawn { exe: exe.clone(), error };
+        #[cfg(target_os = "linux")]
+        let (fork_parents, fork_fds) = {
+            let mut parents = Vec::new();
+            let mut fds = Vec::new();
+            if !forks.is_empty() && super::fork::become_subreaper() {
+                for _ in forks {
+                    let (p, c) = super::fork::slot_pipes().map_err(spawn_err)?;
+                    parents.push(p);
+                    fds.push(c);
+                }
+            }
+            (parents, fds)
+        };
         let mut cmd = Command::new(&self.cfg.exe);
         cmd.arg("__worker")
             .stdin(Stdio::piped())
@@ -407,36 +508,63 @@ impl<'c> Pool<'c> {
             cmd.env("DEJA_SPAWNED_AT_NS", t.as_nanos().to_string()); // for DEJA_STARTUP_TRACE
         }
         #[cfg(target_os = "linux")]
-        // SAFETY: prctl is async-signal-safe; it runs in the child between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
+        {
+            cmd.env_remove(super::fork::ENV);
+            if !fork_fds.is_empty() {
+                cmd.env(super::fork::ENV, super::fork::env_value(&fork_fds));
+            }
+            let keep = fork_fds.clone();
+            // SAFETY: prctl and fcntl are async-signal-safe; this runs in the child between
+            // fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    super::fork::inherit(&keep)
+                });
+            }
         }
-        let mut child = cmd.spawn().map_err(spawn_err)?;
+        let spawned = cmd.spawn();
+        #[cfg(target_os = "linux")]
+        super::fork::close_child_ends(&fork_fds);
+        let mut child = spawned.map_err(spawn_err)?;
         let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take()) else {
             let _ = child.kill();
             return Err(spawn_err(std::io::Error::other("stdio pipes missing")));
         };
-        let mut stdin = BufWriter::new(stdin);
+        let mut stdin = BufWriter::new(File::from(std::os::fd::OwnedFd::from(stdin)));
         if let Err(e) = write_frame(&mut stdin, &ToWorker::Setup(self.cfg.setup.clone())) {
             let _ = child.kill();
             let _ = child.wait();
             return Err(spawn_err(e));
         }
+        let first = self.watch(slot, epoch, Proc::Spawned(child), stdin, stdout, stderr).map_err(spawn_err)?;
+        let mut forked = Vec::new();
+        #[cfg(target_os = "linux")]
+        for (p, &fslot) in fork_parents.into_iter().zip(forks) {
+            self.next_epoch += 1;
+            let e = self.next_epoch;
+            let w = self.watch(fslot, e, Proc::Forked { pid: None, status: None }, BufWriter::new(p.stdin), p.stdout, p.stderr).map_err(spawn_err)?;
+            forked.push(w);
+        }
+        Ok((first, forked))
+    }
+
+    /// Reader threads for a worker's stdout (frames) and stderr (the tail).
+    fn watch(
+        &self,
+        slot: usize,
+        epoch: u64,
+        child: Proc,
+        stdin: BufWriter<File>,
+        stdout: impl Read + Send + 'static,
+        stderr: impl Read + Send + 'static,
+    ) -> std::io::Result<Worker> {
         let tx = self.tx.clone();
-        std::thread::Builder::new()
-            .name(format!("deja-worker-{slot}-out"))
-            .spawn(move || read_frames(stdout, slot, epoch, tx))
-            .map_err(spawn_err)?;
+        std::thread::Builder::new().name(format!("deja-worker-{slot}-out")).spawn(move || read_frames(stdout, slot, epoch, tx))?;
         let tail = Arc::new(Mutex::new(VecDeque::new()));
         let tail2 = Arc::clone(&tail);
         let echo = self.cfg.echo_stderr;
-        std::thread::Builder::new()
-            .name(format!("deja-worker-{slot}-err"))
-            .spawn(move || read_stderr(stderr, slot, echo, tail2))
-            .map_err(spawn_err)?;
+        std::thread::Builder::new().name(format!("deja-worker-{slot}-err")).spawn(move || read_stderr(stderr, slot, echo, tail2))?;
         Ok(Worker { epoch, child, stdin: Some(stdin), state: State::Starting { since: Instant::now() }, tail })
     }
 
@@ -501,6 +629,12 @@ impl<'c> Pool<'c> {
     }
 }
 
+/// Whether the pool may fork workers from the first one (`DEJA_WORKER_FORK=0` turns it
+/// off: every worker is spawned and starts its own interpreter).
+fn fork_enabled() -> bool {
+    cfg!(target_os = "linux") && std::env::var_os("DEJA_WORKER_FORK").is_none_or(|v| v != "0")
+}
+
 fn read_frames(stdout: impl Read, slot: usize, epoch: u64, tx: Sender<Msg>) {
     let mut r = BufReader::new(stdout);
     loop {
@@ -539,7 +673,7 @@ fn read_stderr(stderr: impl Read, slot: usize, echo: bool, tail: Arc<Mutex<VecDe
 }
 
 /// Wait for a worker whose stdout closed; kill it if it lingers.
-fn reap(child: &mut Child) -> Option<ExitStatus> {
+fn reap(child: &mut Proc) -> Option<ExitStatus> {
     let deadline = Instant::now() + Duration::from_secs(1);
     loop {
         match child.try_wait() {

@@ -24,7 +24,7 @@ use deja_core::model::result::{HistoryResult, kind};
 use deja_core::exit;
 use deja_core::history::tasks::Timeline;
 use deja_core::history::{self, LoadError};
-use crate::replay::embed::{EmbedError, Interpreter, Session};
+use crate::replay::embed::{EmbedError, Session};
 use crate::replay::{self, ReplayError};
 use deja_core::model::replay::ReplayReport;
 
@@ -44,13 +44,34 @@ pub fn main(render: Render) -> Result<u8> {
     };
     let mut trace = StartupTrace::from_env();
     trace.mark("setup_read");
-    let (_interp, session) = match start(&setup, &mut trace) {
-        Ok(s) => s,
-        Err(failed) => {
-            write_frame(&mut output, &failed)?;
+    let _interp = match replay::start_interpreter(setup.python_env.as_deref()) {
+        Ok(i) => i,
+        Err(e) => {
+            write_frame(&mut output, &setup_failed(e))?;
             return Ok(exit::ERROR);
         }
     };
+    trace.mark("interpreter");
+    // The pool's other slots share this start-up: fork them now, before the user's code
+    // and any temporalio Runtime exist (see `super::fork`). In a fork, the slot's pipes
+    // become this worker's channel (the first worker's are closed by dropping them).
+    #[cfg(target_os = "linux")]
+    if let Some((i, o)) = super::fork::fork_siblings() {
+        input = i;
+        output = BufWriter::new(o);
+        trace = StartupTrace::from_env();
+        trace.mark("forked");
+        write_frame(&mut output, &FromWorker::Forked { pid: std::process::id() })?;
+    }
+    let session = match _interp.load(&setup.code) {
+        Ok(s) => s,
+        Err(e) => {
+            write_frame(&mut output, &setup_failed(e.into()))?;
+            return Ok(exit::ERROR);
+        }
+    };
+    trace.mark("code");
+    trace.flush();
     write_frame(&mut output, &FromWorker::Ready { sdk: _interp.sdk.clone(), registered: session.registered.clone() })?;
 
     while let Some(msg) = read_frame::<_, ToWorker>(&mut input).context("deja __worker: reading a request")? {
@@ -96,16 +117,9 @@ fn take_stdio() -> io::Result<(File, File)> {
 
 /// Python, the SDK and the user's code, once. A failure here is the user's to fix and the
 /// same for every history, so it is sent once as `setup_failed`.
-fn start(setup: &Setup, trace: &mut StartupTrace) -> Result<(Interpreter, Session), FromWorker> {
-    let interp = replay::start_interpreter(setup.python_env.as_deref()).map_err(setup_failed)?;
-    trace.mark("interpreter");
-    let session = interp.load(&setup.code).map_err(|e| setup_failed(e.into()))?;
-    trace.mark("code");
-    Ok((interp, session))
-}
-
 /// `DEJA_STARTUP_TRACE=1` (a diagnostic for `bench/startup.py`, not a user feature): the
-/// worker writes where its start-up went to stderr, one line, after its first history —
+/// worker writes where its start-up went to stderr (when ready, then after its first
+/// history) —
 /// `exec` (spawn to `main`, from `DEJA_SPAWNED_AT_NS` set by the pool), `setup_read`,
 /// `interpreter` (Python, site, `temporalio` import, harness), `code` (the user's import
 /// and the replayer), `waiting_for_work`, `first_replay`.
@@ -113,6 +127,7 @@ struct StartupTrace {
     on: bool,
     last: std::time::Instant,
     parts: Vec<(&'static str, f64)>,
+    seen: Vec<&'static str>,
     replays: usize,
 }
 
@@ -127,23 +142,29 @@ impl StartupTrace {
                 parts.push(("exec", now.saturating_sub(s) as f64 / 1e6));
             }
         }
-        StartupTrace { on, last: std::time::Instant::now(), parts, replays: 0 }
+        StartupTrace { on, last: std::time::Instant::now(), parts, seen: Vec::new(), replays: 0 }
     }
 
     fn mark(&mut self, what: &'static str) {
-        if self.on && self.replays == 0 && !self.parts.iter().any(|(w, _)| *w == what) {
+        if self.on && self.replays == 0 && !self.seen.contains(&what) {
+            self.seen.push(what);
             let now = std::time::Instant::now();
             self.parts.push((what, (now - self.last).as_secs_f64() * 1e3));
             self.last = now;
         }
     }
 
-    fn replayed(&mut self) {
-        self.mark("first_replay");
-        if self.on && self.replays == 0 {
-            let parts: Vec<String> = self.parts.iter().map(|(w, ms)| format!("{w}={ms:.1}")).collect();
+    /// Write the parts so far (one line; a crash in the first replay loses nothing).
+    fn flush(&mut self) {
+        if self.on && !self.parts.is_empty() {
+            let parts: Vec<String> = self.parts.drain(..).map(|(w, ms)| format!("{w}={ms:.1}")).collect();
             eprintln!("deja-startup-ms: {}", parts.join(" "));
         }
+    }
+
+    fn replayed(&mut self) {
+        self.mark("first_replay");
+        self.flush();
         self.replays += 1;
     }
 }
