@@ -103,6 +103,10 @@ fn worker_flag_runs_one_worker_on_the_files_named() {
     // Paths from pyproject.toml are resolved against its directory (as in the one-worker form).
     assert!(paths.len() == 1 && paths[0].ends_with("tests/fixtures/multi_worker/histories/misc/audit_q3-ledger.json"), "{paths:?}");
 
+    let out = in_fixture(&["check", "--worker", "audit", "-w", "audit.workflows"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("--worker audit and --workflows both say which code to run"), "{}", stderr(&out));
+
     let out = in_fixture(&["check", "--worker", "nope"]);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("--worker nope: no such worker in [tool.deja.workers]; the workers are: audit, billing, shipping"), "{}", stderr(&out));

@@ -31,6 +31,9 @@ pub fn resolve_code(args: &WorkflowArgs, queries: &[String], record_state: bool)
         eprintln!("deja: warning: {}", crate::style::escape_block(w));
     }
     let c = &loaded.config;
+    if let (Some(name), false) = (&args.worker, args.workflows.is_empty()) {
+        anyhow::bail!("--worker {name} and --workflows both say which code to run: pass one of them");
+    }
     if args.workflows.is_empty() && (!c.workers.is_empty() || args.worker.is_some()) {
         let code = workers::code_for(&loaded, args.worker.as_deref(), queries, record_state)?;
         let python_env = args.python_env.clone().or_else(|| c.python_env.as_ref().map(|p| loaded.resolve(p)));
