@@ -18,7 +18,11 @@ the machine under load.
    median of --rounds; then the same with one busy-looping process per core running
    ("under load"). Verdicts must agree (all pass), or the bench fails.
 
-Benchmarks, not tests: nothing fails on a number.
+3. **Named workers** (tests/fixtures/multi_worker, 3 workers): one `deja check` against
+   the three `deja check --worker NAME` runs back to back.
+
+`DEJA_WORKER_FORK=0` in the environment measures without start-up sharing. Benchmarks,
+not tests: nothing fails on a number.
 """
 
 from __future__ import annotations
@@ -123,6 +127,26 @@ def compare(deja: Path, folder: Path, n: int, rounds: int) -> dict:
     return {"sdk_s": statistics.median(sdk_t), "deja_s": statistics.median(deja_t), "sdk_all": sdk_t, "deja_all": deja_t}
 
 
+def named(deja: Path, rounds: int) -> dict:
+    """tests/fixtures/multi_worker (3 named workers, 5 histories): one `deja check` (pools
+    side by side) against the three `deja check --worker NAME` runs back to back (what the
+    run costs with one worker's pool after another)."""
+    cwd = ROOT / "tests/fixtures/multi_worker"
+    env = dict(os.environ, VIRTUAL_ENV=str(ROOT / ".venv"))
+    one, serial = [], []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        p = subprocess.run([str(deja), "check", "-q"], cwd=cwd, env=env, capture_output=True, text=True)
+        one.append(time.perf_counter() - t)
+        assert p.returncode == 0, p.stderr
+        t = time.perf_counter()
+        for w in ("audit", "billing", "shipping"):
+            p = subprocess.run([str(deja), "check", "-q", "--worker", w], cwd=cwd, env=env, capture_output=True, text=True)
+            assert p.returncode == 0, p.stderr
+        serial.append(time.perf_counter() - t)
+    return {"one_run_s": statistics.median(one), "one_worker_after_another_s": statistics.median(serial)}
+
+
 def run(deja: Path, rounds: int = 5, n: int = 50) -> dict:
     steps = per_step(deja, rounds)
     with tempfile.TemporaryDirectory(prefix="deja-startup-") as tmp:
@@ -130,18 +154,29 @@ def run(deja: Path, rounds: int = 5, n: int = 50) -> dict:
         idle = compare(deja, Path(tmp), n, rounds)
         with Load():
             loaded = compare(deja, Path(tmp), n, rounds)
-    return {"steps_ms": steps, "histories": n, "idle": idle, "load": loaded, "cores": os.cpu_count()}
+    out = {"steps_ms": steps, "histories": n, "idle": idle, "load": loaded, "cores": os.cpu_count()}
+    if (ROOT / "tests/fixtures/multi_worker/pyproject.toml").exists():
+        try:
+            out["named"] = named(deja, rounds)
+        except AssertionError:  # a deja without named workers
+            pass
+    return out
 
 
 def show(d: dict) -> None:
     s = d["steps_ms"]
-    print(f"  worker start-up (ms, median): exec {s.get('exec', float('nan')):.0f} · interpreter {s['interpreter']:.0f} "
+    nan = float("nan")
+    print(f"  worker start-up (ms, median): exec {s.get('exec', nan):.0f} · interpreter {s.get('interpreter', nan):.0f} "
           f"(python alone {s['python_bare_process']:.0f}, python + import temporalio.worker {s['python_import_temporalio_process']:.0f}) "
-          f"· code {s['code']:.0f} · first replay {s['first_replay']:.0f}; whole `deja check` of 1 history {s['deja_check_one_history_process']:.0f}")
+          f"· code {s.get('code', nan):.0f} · first replay {s.get('first_replay', nan):.0f}; whole `deja check` of 1 history {s['deja_check_one_history_process']:.0f}"
+          + ("" if "interpreter" in s else " (this deja has no DEJA_STARTUP_TRACE)"))
     for label in ("idle", "load"):
         r = d[label]
         what = "idle" if label == "idle" else f"under load ({d['cores']} busy processes)"
         print(f"  {d['histories']} small histories, {what}: deja check {r['deja_s']:.2f} s · SDK replay_workflows {r['sdk_s']:.2f} s · SDK/deja {r['sdk_s'] / r['deja_s']:.2f}x")
+    if "named" in d:
+        m = d["named"]
+        print(f"  3 named workers (tests/fixtures/multi_worker): one deja check {m['one_run_s']:.2f} s · one --worker run after another {m['one_worker_after_another_s']:.2f} s")
 
 
 def main() -> int:
