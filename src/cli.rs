@@ -156,7 +156,8 @@ pub struct CheckArgs {
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
     pub code: WorkflowArgs,
-    /// Worker processes (default: number of cores).
+    /// Worker processes (default: number of cores, but no more than one per ~128 KB of
+    /// histories: a few small histories are done before another worker would be ready).
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
     /// Per-history time limit in seconds; a history over it is an error and its worker is

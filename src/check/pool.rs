@@ -45,6 +45,9 @@ const EXIT_GRACE: Duration = Duration::from_secs(2);
 #[derive(Clone, Debug)]
 pub struct PoolConfig {
     pub jobs: usize,
+    /// `jobs` is the default (one per core), not asked for: start fewer workers when the
+    /// histories are too few bytes to pay for another worker's start-up ([`workers_for`]).
+    pub adaptive: bool,
     /// Per-history limit (`--timeout`).
     pub timeout: Duration,
     /// Limit for a worker to import the code and report ready.
@@ -64,6 +67,25 @@ pub struct Job {
     /// The file itself (its name need not be UTF-8).
     pub file: PathBuf,
     pub lenient: bool,
+    /// Bytes on disk (0 when unknown): how much replay work it is, roughly.
+    pub size: u64,
+}
+
+/// History bytes that justify one more worker when `--jobs` is not given: small histories
+/// replay at very roughly 1 ms per 1–4 KB, so a worker whose share is under ~128 KB would
+/// spend about as long starting as replaying (bench/startup.py: 3 small histories ran
+/// slower with a second worker, 50 ran faster).
+pub const BYTES_PER_WORKER: u64 = 128 * 1024;
+
+/// How many workers a run of these histories starts: `jobs`, at most one per history, and
+/// with `adaptive`, at most one per [`BYTES_PER_WORKER`] of history (at least one).
+pub fn workers_for(jobs: usize, adaptive: bool, histories: &[Job]) -> usize {
+    let mut n = jobs.min(histories.len());
+    if adaptive {
+        let bytes: u64 = histories.iter().map(|j| j.size).sum();
+        n = n.min(usize::try_from(bytes.div_ceil(BYTES_PER_WORKER)).unwrap_or(usize::MAX));
+    }
+    n.max(1)
 }
 
 /// What the pool reports while it runs.
@@ -246,12 +268,13 @@ impl<'c> Pool<'c> {
         mut feed: Option<Receiver<Job>>,
         on_event: &mut dyn FnMut(PoolEvent<'_>) -> anyhow::Result<Flow>,
     ) -> Result<PoolOutcome, PoolError> {
+        let planned = workers_for(self.cfg.jobs, self.cfg.adaptive, &jobs);
         let mut queue: VecDeque<(u64, Job)> = jobs.into_iter().enumerate().map(|(i, j)| (i as u64, j)).collect();
         let mut next_id = queue.len() as u64;
         if queue.is_empty() && feed.is_none() {
             return Ok(PoolOutcome::default());
         }
-        let workers = if feed.is_some() { self.cfg.jobs.max(1) } else { self.cfg.jobs.clamp(1, queue.len()) };
+        let workers = if feed.is_some() { self.cfg.jobs.max(1) } else { planned };
         // The first worker is spawned; the others are forked from it once its interpreter
         // is up (`super::fork`), unless forking is off or unavailable.
         let forks: Vec<usize> = if fork_enabled() { (1..workers).collect() } else { Vec::new() };
@@ -836,6 +859,19 @@ fn is_user_file(file: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn few_small_histories_get_one_worker_unless_jobs_is_given() {
+        let job = |size| Job { path: "h.json".into(), file: "h.json".into(), lenient: false, size };
+        let three: Vec<Job> = (0..3).map(|_| job(12_000)).collect();
+        assert_eq!(workers_for(2, true, &three), 1);
+        assert_eq!(workers_for(2, false, &three), 2, "an explicit --jobs is kept");
+        let fifty: Vec<Job> = (0..50).map(|_| job(12_000)).collect();
+        assert_eq!(workers_for(2, true, &fifty), 2);
+        assert_eq!(workers_for(8, true, &fifty), 5);
+        assert_eq!(workers_for(4, true, &[job(8_000_000)]), 1);
+        assert_eq!(workers_for(4, true, &[]), 1);
+    }
 
     #[test]
     fn finds_the_user_frame_in_a_faulthandler_dump() {

@@ -14,7 +14,7 @@ use crate::report::github::GithubReporter;
 use crate::report::json::JsonReporter;
 use crate::source::partition::Partition;
 use crate::check::many;
-use crate::check::pool::{Flow, Job, PoolConfig, PoolError, PoolEvent};
+use crate::check::pool::{self, Flow, Job, PoolConfig, PoolError, PoolEvent};
 use crate::check::protocol::Setup;
 use deja_core::model::summary::Summary;
 use crate::cli::{CheckArgs, OutputFormat};
@@ -118,6 +118,7 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     let cfg = setup.config.config.clone();
 
     let jobs = args.jobs.or(cfg.jobs).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let adaptive = args.jobs.or(cfg.jobs).is_none();
     if jobs == 0 {
         anyhow::bail!("--jobs 0: need at least one worker process (or leave it out for one per core)");
     }
@@ -145,7 +146,7 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
         };
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let handle = crate::source::server::download_streaming(&args.server, query, args.limit, args.sample_per_type, dir.clone(), move |path| {
-            let _ = tx.send(Job { path: path.display().to_string(), file: path.to_path_buf(), lenient: false });
+            let _ = tx.send(Job { path: path.display().to_string(), file: path.to_path_buf(), lenient: false, size: 0 });
         })?;
         download = Some((handle, rx, dir, temporary));
         (Vec::new(), args.limit.unwrap_or(0), args.limit.unwrap_or(0))
@@ -220,6 +221,7 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     let exe = std::env::current_exe().context("cannot find the deja binary to start workers from")?;
     let pool_cfg = PoolConfig {
         jobs,
+        adaptive,
         timeout: Duration::from_secs_f64(timeout),
         startup_timeout: STARTUP_LIMIT.max(Duration::from_secs_f64(timeout)),
         setup: Setup {
@@ -235,7 +237,11 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     };
 
     let started = Instant::now();
-    let workers = if args.query.is_some() { jobs } else { jobs.min(total).max(1) };
+    let workers = match (&args.query, plans.as_slice()) {
+        (Some(_), _) => jobs,
+        (None, [(_, _, list)]) => pool::workers_for(jobs, adaptive, list),
+        (None, _) => jobs.min(total).max(1),
+    };
     let mut summary = Summary::new(total, found_count, workers);
     fanout.event(&CheckEvent::RunStarted { total, found: found_count, jobs: workers })?;
     let fail_fast = args.fail_fast;
@@ -309,7 +315,7 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
 /// end (longest-processing-time-first scheduling). Equal sizes keep discovery order.
 fn schedule(mut files: Vec<Candidate>) -> Vec<Job> {
     files.sort_by_key(|c| std::cmp::Reverse(c.size));
-    files.into_iter().map(|c| Job { path: c.path.display().to_string(), file: c.path, lenient: c.lenient }).collect()
+    files.into_iter().map(|c| Job { path: c.path.display().to_string(), file: c.path, lenient: c.lenient, size: c.size }).collect()
 }
 
 /// [`on_pool_event`] for one named worker's pool: its results carry the worker's name
