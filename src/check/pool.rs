@@ -9,6 +9,9 @@
 //!   a fresh worker takes its place. A history over `--timeout` gets its worker killed
 //!   (SIGKILL) and replaced the same way. Workers get `PR_SET_PDEATHSIG`, so a killed
 //!   `deja check` does not leave them behind.
+//! * **Start-up shared, and only when it pays** (`super::fork`): the first worker is
+//!   spawned, the others are forked from it once its interpreter is up; without `--jobs`
+//!   no more workers start than the histories' bytes justify ([`workers_for`]).
 //! * **No wasted start-up.** When the queue drains while a worker is still starting (a
 //!   small set: the first worker finished everything), that worker is stopped at once
 //!   instead of competing for CPU with the workers replaying the last histories.
