@@ -284,3 +284,30 @@ fn forked_workers_die_with_deja() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_few_small_histories_start_one_worker_unless_jobs_says_more() {
+    let three = ["histories/invoice_timers.json", "histories/refund_patched.json", "histories/shopping_cart.json"];
+    let started = |extra: &[&str]| {
+        let out = deja()
+            .args(["check", "-w", "histories/code/workflows.py", "-vv"])
+            .args(three)
+            .args(extra)
+            .env("DEJA_STARTUP_TRACE", "1")
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let err = stderr(&out);
+        // Each worker writes its start-up line once it is ready.
+        let workers: std::collections::BTreeSet<&str> =
+            err.lines().filter(|l| l.contains("deja-startup-ms: ") && l.contains(" code=")).filter_map(|l| l.split(']').next()).collect();
+        (workers.len(), err)
+    };
+    let (n, err) = started(&[]);
+    assert_eq!(n, 1, "{err}");
+    assert!(err.contains("3 histories with 1 worker"), "{err}");
+    // (Whether the second worker gets ready before the first has replayed all three is a
+    // race: the plan is what is checked.)
+    let (_, err) = started(&["-j", "2"]);
+    assert!(err.contains("3 histories with 2 workers"), "an explicit --jobs is kept:\n{err}");
+}
