@@ -246,12 +246,12 @@ fn processes_with(marker: &str) -> Vec<u32> {
     let mut pids = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        if let Ok(env) = std::fs::read(e.path().join("environ")) {
-            if env.split(|&b| b == 0).any(|kv| kv == marker.as_bytes()) {
-                let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-                if !stat.contains(") Z ") {
-                    pids.push(pid);
-                }
+        if let Ok(env) = std::fs::read(e.path().join("environ"))
+            && env.split(|&b| b == 0).any(|kv| kv == marker.as_bytes())
+        {
+            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            if !stat.contains(") Z ") {
+                pids.push(pid);
             }
         }
     }
