@@ -102,6 +102,7 @@ fn worker_flag_runs_one_worker_on_the_files_named() {
     let paths: Vec<&str> = doc["results"].as_array().unwrap().iter().map(|r| r["path"].as_str().unwrap()).collect();
     // Paths from pyproject.toml are resolved against its directory (as in the one-worker form).
     assert!(paths.len() == 1 && paths[0].ends_with("tests/fixtures/multi_worker/histories/misc/audit_q3-ledger.json"), "{paths:?}");
+    assert_eq!((doc["summary"]["files"].as_u64(), doc["summary"]["found"].as_u64()), (Some(1), Some(5)), "{}", doc["summary"]);
 
     let out = in_fixture(&["check", "--worker", "audit", "-w", "audit.workflows"]);
     assert_eq!(code(&out), 2);

@@ -136,7 +136,7 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     // Histories come from files, or stream in from the server (--query): each downloaded
     // file is handed to a free worker as soon as it is written.
     let mut download = None;
-    let (jobs_list, total, found_count) = if let Some(query) = &args.query {
+    let (jobs_list, mut total, found_count) = if let Some(query) = &args.query {
         let (dir, temporary) = match &args.save {
             Some(d) => (d.clone(), false),
             None => {
@@ -177,7 +177,14 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     };
     let plans: Vec<(Option<String>, deja_core::trace::CodeConfig, Vec<Job>)> = if named && args.query.is_none() {
         let plans = super::workers::plan(&setup.config, args.code.worker.as_deref(), !args.paths.is_empty(), jobs_list)?;
-        plans.into_iter().map(|p| (Some(p.name), super::workers::with_flags(p.code, &args.code), p.jobs)).collect()
+        let plans: Vec<_> = plans.into_iter().map(|p| (Some(p.name), super::workers::with_flags(p.code, &args.code), p.jobs)).collect();
+        // `--worker NAME` keeps that worker's share: the run is that many histories.
+        total = plans.iter().map(|(_, _, j)| j.len()).sum();
+        if total == 0 {
+            let name = args.code.worker.as_deref().unwrap_or_default();
+            anyhow::bail!("--worker {name}: none of the {found_count} histories found is this worker's (by its histories, task-queues or workflow-types)");
+        }
+        plans
     } else {
         vec![(args.code.worker.clone().filter(|_| named), super::workers::with_flags(setup.code.clone(), &args.code), jobs_list)]
     };
