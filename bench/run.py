@@ -6,7 +6,9 @@
 2. Replaying the large history end to end (process start to exit, both sides start
    Python): `deja replay` vs `scripts/sdk_replay.py` (from_json + Replayer.replay_workflow),
    plus deja's recording overhead (`--query`, state after every activation).
-3. `deja check` vs `Replayer.replay_workflows` in one process, if bench/check_bench.py exists.
+3. Start-up: a worker's start-up per step, and `deja check` vs `Replayer.replay_workflows`
+   in one process on 50 small histories, idle and under load (bench/startup.py).
+4. `deja check` vs `Replayer.replay_workflows` in one process, if bench/check_bench.py exists.
 
 Prints a table of times and ratios. Benchmarks, not tests: nothing here fails on a number.
 """
@@ -81,11 +83,13 @@ def main() -> None:
     for name, a, b, ratio in rows:
         print(f"  {name:34} {a:>10} {b:>10} {ratio:>8.1f}x")
 
-    # 3. `deja check` vs one SDK process; 4. `deja fetch` vs the CLI and the SDK.
-    for script in ("bench/check_bench.py", "bench/fetch_bench.py"):
+    # 3. Start-up and small sets: 50 small histories, deja check vs one SDK process, idle
+    #    and under load (bench/startup.py). 4. `deja check` vs one SDK process on the
+    #    corpus; 5. `deja fetch` vs the CLI and the SDK.
+    for script in ("bench/startup.py", "bench/check_bench.py", "bench/fetch_bench.py"):
         if (ROOT / script).exists():
             print()
-            args = ["--deja", str(DEJA)] if script == "bench/check_bench.py" else []
+            args = ["--deja", str(DEJA)] if script in ("bench/check_bench.py", "bench/startup.py") else []
             subprocess.run([str(PY), script, *args], cwd=ROOT, check=False)
 
 

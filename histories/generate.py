@@ -5,6 +5,7 @@
     .venv/bin/python histories/generate.py corpus --count 500 --out /tmp/corpus
     .venv/bin/python histories/generate.py drift                # tests/fixtures/drift/ only
     .venv/bin/python histories/generate.py causes                # tests/fixtures/causes/ only
+    .venv/bin/python histories/generate.py multi-worker            # tests/fixtures/multi_worker/ only
 
 The default command starts a throw-away Temporal dev server (`temporal server
 start-dev` from the venv, on free loopback ports, with its database in a temp
@@ -632,6 +633,84 @@ async def corpus(count: int, out: Path, concurrency: int, seed: int) -> None:
 
 
 # ---------------------------------------------------------------------------
+# multi-worker: tests/fixtures/multi_worker/ (three services, clashing type names)
+# ---------------------------------------------------------------------------
+
+MULTI_DIR = REPO / "tests/fixtures/multi_worker"
+# (service, task queue, workflow type, argument, file under MULTI_DIR)
+MULTI_RUNS = [
+    ("billing", "billing-tq", "ProcessWorkflow", "inv-1001", "histories/billing/process_inv-1001.json"),
+    ("billing", "billing-tq", "ProcessWorkflow", "inv-1002", "histories/billing/process_inv-1002.json"),
+    ("shipping", "shipping-tq", "ProcessWorkflow", "parcel-7", "histories/shipping/process_parcel-7.json"),
+    ("shipping", "shipping-tq", "ProcessWorkflow", "parcel-8", "histories/misc/process_parcel-8.json"),
+    ("audit", "audit-tq", "AuditWorkflow", "q3-ledger", "histories/misc/audit_q3-ledger.json"),
+    # A queue no worker in pyproject.toml claims: `deja check` must refuse to guess.
+    ("billing", "legacy-tq", "ProcessWorkflow", "inv-0001", "unrouted/process_legacy.json"),
+]
+
+
+def multi_worker() -> int:
+    """Record tests/fixtures/multi_worker/ (only that folder is written) and check every
+    history against every service's code with the SDK's Replayer (manifest.json)."""
+    import importlib
+
+    services = {}
+    for name in ("billing", "shipping", "audit"):
+        sys.path.insert(0, str(MULTI_DIR / "services" / name))
+        services[name] = (importlib.import_module(f"{name}.workflows"), importlib.import_module(f"{name}.activities"))
+
+    def workflow_classes(mod):
+        return [c for c in vars(mod).values() if isinstance(c, type) and hasattr(c, "__temporal_workflow_definition")]
+
+    async def record() -> None:
+        with tempfile.TemporaryDirectory(prefix="deja-devserver-") as tmp:
+            server = DevServer(Path(tmp))
+            _SERVERS.append(server)
+            server.start()
+            try:
+                client = await server.connect()
+                queues = sorted({(svc, tq) for svc, tq, *_ in MULTI_RUNS})
+                workers = [
+                    Worker(client, task_queue=tq, workflows=workflow_classes(services[svc][0]), activities=services[svc][1].ALL, debug_mode=True)
+                    for svc, tq in queues
+                ]
+                async with contextlib.AsyncExitStack() as stack:
+                    for w in workers:
+                        await stack.enter_async_context(w)
+                    for svc, tq, wf_type, arg, rel_path in MULTI_RUNS:
+                        wid = f"{svc}-{wf_type}-{arg}"
+                        handle = await client.start_workflow(wf_type, arg, id=wid, task_queue=tq)
+                        await handle.result()
+                        hist = await handle.fetch_history()
+                        out = MULTI_DIR / rel_path
+                        out.parent.mkdir(parents=True, exist_ok=True)
+                        out.write_text(hist.to_json())
+                        print(f"  {rel_path}: {len(hist.events)} events ({wf_type} on {tq})")
+            finally:
+                server.stop()
+
+    asyncio.run(cancel_on_sigterm(record()))
+
+    from temporalio.worker import Replayer
+
+    manifest: dict = {"histories": {}}
+    for _svc, tq, wf_type, _arg, rel_path in MULTI_RUNS:
+        text = (MULTI_DIR / rel_path).read_text()
+        verdicts = {}
+        for name, (wf_mod, _) in services.items():
+            hist = WorkflowHistory.from_json("replay-id", text)
+            result = asyncio.run(
+                Replayer(workflows=workflow_classes(wf_mod)).replay_workflow(hist, raise_on_replay_failure=False)
+            )
+            failure = result.replay_failure
+            verdicts[name] = "pass" if failure is None else type(failure).__name__
+        manifest["histories"][rel_path] = {"task_queue": tq, "workflow_type": wf_type, "sdk_replay": verdicts}
+    (MULTI_DIR / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    print(json.dumps(manifest, indent=2))
+    return 0
+
+
+# ---------------------------------------------------------------------------
 
 
 async def cancel_on_sigterm(coro):
@@ -652,6 +731,7 @@ def main() -> int:
     d.add_argument("--out", type=Path, default=None)
     k = sub.add_parser("causes", help="record tests/fixtures/causes/ (histories, variants, manifest) only")
     k.add_argument("--no-record", action="store_true", help="keep the histories; rewrite variants and manifest")
+    sub.add_parser("multi-worker", help="record tests/fixtures/multi_worker/ (writes only that folder)")
     args = parser.parse_args()
 
     if not TEMPORAL_CLI.exists():
@@ -674,6 +754,8 @@ def main() -> int:
             import causes
 
             return causes.main(sys.modules[__name__], record_histories=not args.no_record)
+        if args.command == "multi-worker":
+            return multi_worker()
         if args.command == "corpus":
             asyncio.run(cancel_on_sigterm(corpus(args.count, args.out, args.concurrency, args.seed)))
             return 0

@@ -122,6 +122,10 @@ pub struct WorkflowArgs {
     /// lines that ran before the divergence, with the diff hunk.
     #[arg(long, value_name = "REF|PATH")]
     pub baseline: Option<String>,
+    /// Use the code of this named worker from [tool.deja.workers.NAME]. `check` without it
+    /// runs every named worker, each on its own histories.
+    #[arg(long, value_name = "NAME")]
+    pub worker: Option<String>,
 }
 
 /// The one history `replay` and `debug` work on: a file, or a workflow on a server.
@@ -163,7 +167,8 @@ pub struct CheckArgs {
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
     pub code: WorkflowArgs,
-    /// Worker processes (default: number of cores).
+    /// Worker processes (default: number of cores, but no more than one per ~128 KB of
+    /// histories: a few small histories are done before another worker would be ready).
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
     /// Per-history time limit in seconds; a history over it is an error and its worker is

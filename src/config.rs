@@ -17,6 +17,13 @@
 //! strict = false                       # true: any drift finding fails the history
 //! fail-on = ["activity-input"]         # drift kinds that fail a history
 //! allow = ["sdk-warning"]              # drift kinds never reported
+//!
+//! [tool.deja.workers.billing]          # several named workers (then no top-level workflows)
+//! workflows = ["billing.workflows"]
+//! python-path = ["services/billing"]   # unset keys come from the top-level table
+//! histories = ["histories/billing/*.json"]   # its histories by path,
+//! task-queues = ["billing-tq"]         # by recorded task queue,
+//! workflow-types = ["InvoiceWorkflow"] # or by workflow type
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -59,12 +66,46 @@ pub struct DejaConfig {
     /// Drift kinds never reported.
     #[serde(default)]
     pub allow: Vec<String>,
+    /// `[tool.deja.workers.NAME]`: several named workers (see [`WorkerConfig`]), in name order.
+    #[serde(default)]
+    pub workers: std::collections::BTreeMap<String, WorkerConfig>,
+}
+
+/// One named worker: its code and which histories are its own. Keys it does not set
+/// (`python-path`, `data-converter`, `interceptors`, `unsandboxed`, `fresh-sandbox`) come
+/// from the top-level table.
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct WorkerConfig {
+    #[serde(default)]
+    pub workflows: Vec<String>,
+    #[serde(default, alias = "python_path")]
+    pub python_path: Option<Vec<PathBuf>>,
+    #[serde(default, alias = "data_converter")]
+    pub data_converter: Option<String>,
+    #[serde(default)]
+    pub interceptors: Option<Vec<String>>,
+    #[serde(default)]
+    pub unsandboxed: Option<bool>,
+    #[serde(default, alias = "fresh_sandbox")]
+    pub fresh_sandbox: Option<bool>,
+    /// Its histories by path: files, directories or globs (relative to the pyproject).
+    /// Also checked by a plain `deja check`.
+    #[serde(default)]
+    pub histories: Vec<String>,
+    /// Its histories by the task queue recorded in their start event.
+    #[serde(default, alias = "task_queues")]
+    pub task_queues: Vec<String>,
+    /// Its histories by workflow type.
+    #[serde(default, alias = "workflow_types")]
+    pub workflow_types: Vec<String>,
 }
 
 const KNOWN_KEYS: &[&str] = &[
     "workflows", "python-path", "python_path", "python-env", "python_env", "data-converter", "data_converter",
     "interceptors", "unsandboxed", "fresh-sandbox", "fresh_sandbox", "queries", "histories", "jobs", "timeout",
     "strict", "fail-on", "fail_on", "allow",
+    "interceptors", "unsandboxed", "fresh-sandbox", "fresh_sandbox", "queries", "histories", "jobs", "timeout", "workers",
 ];
 
 /// A loaded config: the table, the file it came from, and warnings about it.
@@ -154,6 +195,9 @@ pub fn parse(text: &str, file: PathBuf) -> Result<Loaded, ConfigError> {
     }
     let config: DejaConfig =
         table.clone().try_into().map_err(|e: toml::de::Error| ConfigError::Invalid { path: path.clone(), msg: e.message().to_string() })?;
+    if let Some(problem) = workers_problem(&config) {
+        return Err(ConfigError::Invalid { path, msg: problem });
+    }
     if let Some(problem) = config.timeout.and_then(timeout_problem) {
         let t = config.timeout.unwrap_or_default();
         return Err(ConfigError::Invalid { path, msg: format!("timeout = {t}: {problem}") });
@@ -164,6 +208,33 @@ pub fn parse(text: &str, file: PathBuf) -> Result<Loaded, ConfigError> {
         }
     }
     Ok(Loaded { config, file: Some(file), warnings })
+}
+
+/// What is wrong with `[tool.deja.workers.*]`, if anything.
+fn workers_problem(c: &DejaConfig) -> Option<String> {
+    if c.workers.is_empty() {
+        return None;
+    }
+    if !c.workflows.is_empty() {
+        let names: Vec<&str> = c.workers.keys().map(String::as_str).collect();
+        return Some(format!(
+            "`workflows` is set at the top level and named workers are declared too ({}): \
+             move the top-level workflows into a [tool.deja.workers.NAME] table of their own",
+            names.join(", ")
+        ));
+    }
+    for (name, w) in &c.workers {
+        if w.workflows.is_empty() {
+            return Some(format!("workers.{name}: no `workflows`; give the worker its code, e.g. workflows = [\"app.workflows\"]"));
+        }
+        if w.histories.is_empty() && w.task_queues.is_empty() && w.workflow_types.is_empty() {
+            return Some(format!(
+                "workers.{name}: no way to tell which histories are its own; set `histories` (paths or globs), \
+                 `task-queues` or `workflow-types`"
+            ));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -201,5 +272,30 @@ mod tests {
             assert!(e.contains("greater than 0 and at most 86400"), "{e}");
         }
         assert_eq!(parse("[tool.deja]\ntimeout = 5\n", PathBuf::from("p.toml")).unwrap().config.timeout, Some(5.0));
+    }
+
+    #[test]
+    fn named_workers_are_read_and_checked() {
+        let l = parse(
+            "[tool.deja]\npython-path=['lib']\n[tool.deja.workers.billing]\nworkflows=['billing.workflows']\nhistories=['h/b/*.json']\n\
+             [tool.deja.workers.shipping]\nworkflows=['s.w']\ntask-queues=['ship-tq']\nworkflow-types=['P']\nunsandboxed=true\n",
+            PathBuf::from("/repo/pyproject.toml"),
+        )
+        .unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        let names: Vec<&str> = l.config.workers.keys().map(String::as_str).collect();
+        assert_eq!(names, ["billing", "shipping"]);
+        let s = &l.config.workers["shipping"];
+        assert_eq!((s.task_queues.as_slice(), s.workflow_types.as_slice(), s.unsandboxed), (&["ship-tq".to_string()][..], &["P".to_string()][..], Some(true)));
+        assert_eq!(l.config.workers["billing"].python_path, None);
+
+        let e = parse("[tool.deja.workers.a]\nworkflows=['x']\n", PathBuf::from("p.toml")).unwrap_err().to_string();
+        assert!(e.contains("workers.a: no way to tell which histories") && e.contains("task-queues"), "{e}");
+        let e = parse("[tool.deja.workers.a]\nhistories=['h']\n", PathBuf::from("p.toml")).unwrap_err().to_string();
+        assert!(e.contains("workers.a: no `workflows`"), "{e}");
+        let e = parse("[tool.deja]\nworkflows=['x']\n[tool.deja.workers.a]\nworkflows=['y']\nhistories=['h']\n", PathBuf::from("p.toml")).unwrap_err().to_string();
+        assert!(e.contains("top level") && e.contains("(a)"), "{e}");
+        let e = parse("[tool.deja.workers.a]\nworkflows=['y']\nhistories=['h']\ntask-queue='x'\n", PathBuf::from("p.toml")).unwrap_err().to_string();
+        assert!(e.contains("task-queue"), "{e}");
     }
 }

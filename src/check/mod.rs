@@ -38,6 +38,10 @@
 //! code that does not import) — and when histories were found but not one of them could
 //! be loaded, because that is a problem with the input, not a verdict about the code.
 
+#[cfg(target_os = "linux")]
+pub mod fork;
+pub mod many;
 pub mod pool;
 pub mod protocol;
+pub mod route;
 pub mod worker;

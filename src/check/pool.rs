@@ -9,6 +9,12 @@
 //!   a fresh worker takes its place. A history over `--timeout` gets its worker killed
 //!   (SIGKILL) and replaced the same way. Workers get `PR_SET_PDEATHSIG`, so a killed
 //!   `deja check` does not leave them behind.
+//! * **Start-up shared, and only when it pays** (`super::fork`): the first worker is
+//!   spawned, the others are forked from it once its interpreter is up; without `--jobs`
+//!   no more workers start than the histories' bytes justify ([`workers_for`]).
+//! * **No wasted start-up.** When the queue drains while a worker is still starting (a
+//!   small set: the first worker finished everything), that worker is stopped at once
+//!   instead of competing for CPU with the workers replaying the last histories.
 //! * **One message for a broken setup.** Every worker imports the same code; the first
 //!   `setup_failed` stops the run with that one message instead of one per history.
 //!
@@ -20,7 +26,8 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, BufWriter, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::fs::File;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,6 +48,9 @@ const EXIT_GRACE: Duration = Duration::from_secs(2);
 #[derive(Clone, Debug)]
 pub struct PoolConfig {
     pub jobs: usize,
+    /// `jobs` is the default (one per core), not asked for: start fewer workers when the
+    /// histories are too few bytes to pay for another worker's start-up ([`workers_for`]).
+    pub adaptive: bool,
     /// Per-history limit (`--timeout`).
     pub timeout: Duration,
     /// Limit for a worker to import the code and report ready.
@@ -60,6 +70,25 @@ pub struct Job {
     /// The file itself (its name need not be UTF-8).
     pub file: PathBuf,
     pub lenient: bool,
+    /// Bytes on disk (0 when unknown): how much replay work it is, roughly.
+    pub size: u64,
+}
+
+/// History bytes that justify one more worker when `--jobs` is not given: small histories
+/// replay at very roughly 1 ms per 1–4 KB, so a worker whose share is under ~128 KB would
+/// spend about as long starting as replaying (bench/startup.py: 3 small histories ran
+/// slower with a second worker, 50 ran faster).
+pub const BYTES_PER_WORKER: u64 = 128 * 1024;
+
+/// How many workers a run of these histories starts: `jobs`, at most one per history, and
+/// with `adaptive`, at most one per [`BYTES_PER_WORKER`] of history (at least one).
+pub fn workers_for(jobs: usize, adaptive: bool, histories: &[Job]) -> usize {
+    let mut n = jobs.min(histories.len());
+    if adaptive {
+        let bytes: u64 = histories.iter().map(|j| j.size).sum();
+        n = n.min(usize::try_from(bytes.div_ceil(BYTES_PER_WORKER)).unwrap_or(usize::MAX));
+    }
+    n.max(1)
 }
 
 /// What the pool reports while it runs.
@@ -126,10 +155,69 @@ enum State {
 
 struct Worker {
     epoch: u64,
-    child: Child,
-    stdin: Option<BufWriter<ChildStdin>>,
+    child: Proc,
+    stdin: Option<BufWriter<File>>,
     state: State,
     tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+/// A worker process: spawned by the pool, or forked from the first worker (`super::fork`)
+/// and re-parented to the pool — its pid arrives in its first frame.
+enum Proc {
+    Spawned(Child),
+    Forked { pid: Option<i32>, status: Option<ExitStatus> },
+}
+
+impl Proc {
+    fn kill(&mut self) -> std::io::Result<()> {
+        match self {
+            Proc::Spawned(c) => c.kill(),
+            Proc::Forked { pid: Some(pid), status: None } => {
+                // SAFETY: a signal to our own, not yet reaped child (so the pid is not reused).
+                unsafe { libc::kill(*pid, libc::SIGKILL) };
+                Ok(())
+            }
+            Proc::Forked { .. } => Ok(()),
+        }
+    }
+
+    fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        match self {
+            Proc::Spawned(c) => c.try_wait(),
+            Proc::Forked { status: Some(s), .. } => Ok(Some(*s)),
+            Proc::Forked { pid: Some(pid), status } => {
+                let mut raw = 0;
+                // SAFETY: waitpid on our own child (a subreaper's re-parented one).
+                match unsafe { libc::waitpid(*pid, &mut raw, libc::WNOHANG) } {
+                    0 => Ok(None),
+                    r if r == *pid => {
+                        *status = Some(ExitStatus::from_raw(raw));
+                        Ok(*status)
+                    }
+                    _ => Err(std::io::Error::last_os_error()),
+                }
+            }
+            Proc::Forked { pid: None, .. } => Err(std::io::Error::other("a forked worker that never said its pid")),
+        }
+    }
+
+    fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        if let Proc::Spawned(c) = self {
+            return c.wait();
+        }
+        loop {
+            match self.try_wait()? {
+                Some(s) => return Ok(s),
+                None => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+    }
+
+    /// A forked worker whose pid never came: the fork did not happen (or the first worker
+    /// died before it), so nothing ran in this slot.
+    fn never_forked(&self) -> bool {
+        matches!(self, Proc::Forked { pid: None, .. })
+    }
 }
 
 struct Msg {
@@ -183,13 +271,20 @@ impl<'c> Pool<'c> {
         mut feed: Option<Receiver<Job>>,
         on_event: &mut dyn FnMut(PoolEvent<'_>) -> anyhow::Result<Flow>,
     ) -> Result<PoolOutcome, PoolError> {
+        let planned = workers_for(self.cfg.jobs, self.cfg.adaptive, &jobs);
         let mut queue: VecDeque<(u64, Job)> = jobs.into_iter().enumerate().map(|(i, j)| (i as u64, j)).collect();
         let mut next_id = queue.len() as u64;
         if queue.is_empty() && feed.is_none() {
             return Ok(PoolOutcome::default());
         }
-        let workers = if feed.is_some() { self.cfg.jobs.max(1) } else { self.cfg.jobs.clamp(1, queue.len()) };
-        for slot in 0..workers {
+        let workers = if feed.is_some() { self.cfg.jobs.max(1) } else { planned };
+        // The first worker is spawned; the others are forked from it once its interpreter
+        // is up (`super::fork`), unless forking is off or unavailable.
+        let forks: Vec<usize> = if fork_enabled() { (1..workers).collect() } else { Vec::new() };
+        let (first, forked) = self.spawn_with(0, &forks)?;
+        self.workers.push(first);
+        self.workers.extend(forked);
+        for slot in self.workers.len()..workers {
             let w = self.spawn(slot)?;
             self.workers.push(w);
         }
@@ -211,6 +306,9 @@ impl<'c> Pool<'c> {
                 }
             }
             self.dispatch(&mut queue);
+            if queue.is_empty() && feed.is_none() {
+                self.retire_starting();
+            }
             let busy = self.workers.iter().filter(|w| matches!(w.state, State::Busy { .. })).count();
             if busy == 0 && queue.is_empty() && feed.is_none() {
                 return Ok(PoolOutcome::default());
@@ -284,6 +382,12 @@ impl<'c> Pool<'c> {
             return Ok(Flow::Continue); // a replaced worker's last words
         }
         match msg.body {
+            Body::Frame(FromWorker::Forked { pid }) => {
+                if let Proc::Forked { pid: p @ None, .. } = &mut w.child {
+                    *p = i32::try_from(pid).ok();
+                }
+                Ok(Flow::Continue)
+            }
             Body::Frame(FromWorker::Ready { sdk, registered }) => {
                 w.state = State::Idle;
                 if !*ready_seen {
@@ -316,6 +420,16 @@ impl<'c> Pool<'c> {
                     return Ok(Flow::Continue);
                 }
                 Ok(on_event(PoolEvent::Skipped { path: &job.path, reason: &reason })?)
+            }
+            Body::Closed(_) if w.child.never_forked() => {
+                // Nothing ran in this slot (the first worker did not fork it): start it the
+                // ordinary way if there is work for it.
+                w.state = State::Gone;
+                w.stdin = None;
+                if !queue.is_empty() {
+                    self.respawn(msg.slot)?;
+                }
+                Ok(Flow::Continue)
             }
             Body::Closed(read_error) => {
                 let status = reap(&mut w.child);
@@ -385,10 +499,29 @@ impl<'c> Pool<'c> {
     }
 
     fn spawn(&mut self, slot: usize) -> Result<Worker, PoolError> {
+        Ok(self.spawn_with(slot, &[])?.0)
+    }
+
+    /// Spawn a worker for `slot`; with `forks`, also hand it the pipes of those slots to
+    /// fork workers into (`super::fork`) and return their (still starting) workers.
+    fn spawn_with(&mut self, slot: usize, forks: &[usize]) -> Result<(Worker, Vec<Worker>), PoolError> {
         self.next_epoch += 1;
         let epoch = self.next_epoch;
         let exe = self.cfg.exe.display().to_string();
         let spawn_err = |error| PoolError::Spawn { exe: exe.clone(), error };
+        #[cfg(target_os = "linux")]
+        let (fork_parents, fork_fds) = {
+            let mut parents = Vec::new();
+            let mut fds = Vec::new();
+            if !forks.is_empty() && super::fork::become_subreaper() {
+                for _ in forks {
+                    let (p, c) = super::fork::slot_pipes().map_err(spawn_err)?;
+                    parents.push(p);
+                    fds.push(c);
+                }
+            }
+            (parents, fds)
+        };
         let mut cmd = Command::new(&self.cfg.exe);
         cmd.arg("__worker")
             .stdin(Stdio::piped())
@@ -397,38 +530,82 @@ impl<'c> Pool<'c> {
             // A segfault then prints the Python stack of every thread to stderr, which
             // ends up in the crash report.
             .env("PYTHONFAULTHANDLER", "1");
-        #[cfg(target_os = "linux")]
-        // SAFETY: prctl is async-signal-safe; it runs in the child between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
+        if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            cmd.env("DEJA_SPAWNED_AT_NS", t.as_nanos().to_string()); // for DEJA_STARTUP_TRACE
         }
-        let mut child = cmd.spawn().map_err(spawn_err)?;
+        #[cfg(target_os = "linux")]
+        {
+            cmd.env_remove(super::fork::ENV);
+            if !fork_fds.is_empty() {
+                cmd.env(super::fork::ENV, super::fork::env_value(&fork_fds));
+            }
+            let keep = fork_fds.clone();
+            // SAFETY: prctl and fcntl are async-signal-safe; this runs in the child between
+            // fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    super::fork::inherit(&keep)
+                });
+            }
+        }
+        let spawned = cmd.spawn();
+        #[cfg(target_os = "linux")]
+        super::fork::close_child_ends(&fork_fds);
+        let mut child = spawned.map_err(spawn_err)?;
         let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take()) else {
             let _ = child.kill();
             return Err(spawn_err(std::io::Error::other("stdio pipes missing")));
         };
-        let mut stdin = BufWriter::new(stdin);
+        let mut stdin = BufWriter::new(File::from(std::os::fd::OwnedFd::from(stdin)));
         if let Err(e) = write_frame(&mut stdin, &ToWorker::Setup(self.cfg.setup.clone())) {
             let _ = child.kill();
             let _ = child.wait();
             return Err(spawn_err(e));
         }
+        let first = self.watch(slot, epoch, Proc::Spawned(child), stdin, stdout, stderr).map_err(spawn_err)?;
+        let mut forked = Vec::new();
+        #[cfg(target_os = "linux")]
+        for (p, &fslot) in fork_parents.into_iter().zip(forks) {
+            self.next_epoch += 1;
+            let e = self.next_epoch;
+            let w = self.watch(fslot, e, Proc::Forked { pid: None, status: None }, BufWriter::new(p.stdin), p.stdout, p.stderr).map_err(spawn_err)?;
+            forked.push(w);
+        }
+        Ok((first, forked))
+    }
+
+    /// Reader threads for a worker's stdout (frames) and stderr (the tail).
+    fn watch(
+        &self,
+        slot: usize,
+        epoch: u64,
+        child: Proc,
+        stdin: BufWriter<File>,
+        stdout: impl Read + Send + 'static,
+        stderr: impl Read + Send + 'static,
+    ) -> std::io::Result<Worker> {
         let tx = self.tx.clone();
-        std::thread::Builder::new()
-            .name(format!("deja-worker-{slot}-out"))
-            .spawn(move || read_frames(stdout, slot, epoch, tx))
-            .map_err(spawn_err)?;
+        std::thread::Builder::new().name(format!("deja-worker-{slot}-out")).spawn(move || read_frames(stdout, slot, epoch, tx))?;
         let tail = Arc::new(Mutex::new(VecDeque::new()));
         let tail2 = Arc::clone(&tail);
         let echo = self.cfg.echo_stderr;
-        std::thread::Builder::new()
-            .name(format!("deja-worker-{slot}-err"))
-            .spawn(move || read_stderr(stderr, slot, echo, tail2))
-            .map_err(spawn_err)?;
+        std::thread::Builder::new().name(format!("deja-worker-{slot}-err")).spawn(move || read_stderr(stderr, slot, echo, tail2))?;
         Ok(Worker { epoch, child, stdin: Some(stdin), state: State::Starting { since: Instant::now() }, tail })
+    }
+
+    /// The queue has drained: a worker still starting would never get a history, and its
+    /// start-up only takes CPU from the workers finishing the last ones — stop it now.
+    fn retire_starting(&mut self) {
+        for w in &mut self.workers {
+            if matches!(w.state, State::Starting { .. }) {
+                let _ = w.child.kill();
+                let _ = w.child.wait();
+                w.stdin = None;
+                w.state = State::Gone;
+                w.epoch = 0; // its reader's `Closed` is not a worker death
+            }
+        }
     }
 
     fn respawn(&mut self, slot: usize) -> Result<(), PoolError> {
@@ -478,6 +655,12 @@ impl<'c> Pool<'c> {
     }
 }
 
+/// Whether the pool may fork workers from the first one (`DEJA_WORKER_FORK=0` turns it
+/// off: every worker is spawned and starts its own interpreter).
+fn fork_enabled() -> bool {
+    cfg!(target_os = "linux") && std::env::var_os("DEJA_WORKER_FORK").is_none_or(|v| v != "0")
+}
+
 fn read_frames(stdout: impl Read, slot: usize, epoch: u64, tx: Sender<Msg>) {
     let mut r = BufReader::new(stdout);
     loop {
@@ -516,7 +699,7 @@ fn read_stderr(stderr: impl Read, slot: usize, echo: bool, tail: Arc<Mutex<VecDe
 }
 
 /// Wait for a worker whose stdout closed; kill it if it lingers.
-fn reap(child: &mut Child) -> Option<ExitStatus> {
+fn reap(child: &mut Proc) -> Option<ExitStatus> {
     let deadline = Instant::now() + Duration::from_secs(1);
     loop {
         match child.try_wait() {
@@ -679,6 +862,19 @@ fn is_user_file(file: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn few_small_histories_get_one_worker_unless_jobs_is_given() {
+        let job = |size| Job { path: "h.json".into(), file: "h.json".into(), lenient: false, size };
+        let three: Vec<Job> = (0..3).map(|_| job(12_000)).collect();
+        assert_eq!(workers_for(2, true, &three), 1);
+        assert_eq!(workers_for(2, false, &three), 2, "an explicit --jobs is kept");
+        let fifty: Vec<Job> = (0..50).map(|_| job(12_000)).collect();
+        assert_eq!(workers_for(2, true, &fifty), 2);
+        assert_eq!(workers_for(8, true, &fifty), 5);
+        assert_eq!(workers_for(4, true, &[job(8_000_000)]), 1);
+        assert_eq!(workers_for(4, true, &[]), 1);
+    }
 
     #[test]
     fn finds_the_user_frame_in_a_faulthandler_dump() {

@@ -15,6 +15,7 @@
 //! ```text
 //! parent                                   worker
 //!   setup {code, python_env, …}  ───────▶
+//!                                ◀───────  forked {pid}  (only a worker forked from the first, check::fork)
 //!                                ◀───────  ready {sdk_version, registered}
 //!                                          | setup_failed {kind, message, detail}  (then exits 2)
 //!   replay {id, path, lenient}   ───────▶
@@ -87,6 +88,11 @@ pub enum ToWorker {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FromWorker {
+    /// First frame of a worker forked from the first one (`super::fork`): its pid, so the
+    /// pool can wait for it and kill it like a worker it spawned.
+    Forked {
+        pid: u32,
+    },
     Ready {
         sdk: deja_core::trace::SdkInfo,
         registered: Vec<String>,

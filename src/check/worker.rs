@@ -42,13 +42,35 @@ pub fn main(render: Render) -> Result<u8> {
         None => return Ok(exit::OK),
         Some(other) => anyhow::bail!("deja __worker: expected a setup message first, got {other:?}"),
     };
-    let (interp, mut session) = match start(&setup) {
-        Ok(s) => s,
-        Err(failed) => {
-            write_frame(&mut output, &failed)?;
+    let mut trace = StartupTrace::from_env();
+    trace.mark("setup_read");
+    let interp = match replay::start_interpreter(setup.python_env.as_deref()) {
+        Ok(i) => i,
+        Err(e) => {
+            write_frame(&mut output, &setup_failed(e))?;
             return Ok(exit::ERROR);
         }
     };
+    trace.mark("interpreter");
+    // The pool's other slots share this start-up: fork them now, before the user's code
+    // and any temporalio Runtime exist (see `super::fork`). In a fork, the slot's pipes
+    // become this worker's channel (the first worker's are closed by dropping them).
+    #[cfg(target_os = "linux")]
+    if let Some((i, o)) = super::fork::fork_siblings() {
+        input = i;
+        output = BufWriter::new(o);
+        trace = StartupTrace::from_env();
+        trace.mark("forked");
+        write_frame(&mut output, &FromWorker::Forked { pid: std::process::id() })?;
+    }
+    let mut session = match interp.load(&setup.code) {
+        Ok(s) => s,
+        Err(e) => {
+            write_frame(&mut output, &setup_failed(e.into()))?;
+            return Ok(exit::ERROR);
+        }
+    };
+    trace.mark("code");
     // --baseline: the old code (resolved again here: the parent checked it), and the
     // causes already explained against it by this worker (one baseline replay per cause).
     let mut baseline = match setup.baseline.as_deref().map(|spec| crate::baseline::resolve(spec, &setup.code)) {
@@ -60,12 +82,15 @@ pub fn main(render: Render) -> Result<u8> {
         }
         None => None,
     };
+    trace.flush();
     write_frame(&mut output, &FromWorker::Ready { sdk: interp.sdk.clone(), registered: session.registered.clone() })?;
 
     while let Some(msg) = read_frame::<_, ToWorker>(&mut input).context("deja __worker: reading a request")? {
         match msg {
             ToWorker::Replay { id, path, file, lenient } => {
+                trace.mark("waiting_for_work");
                 replay_one(&interp, &mut session, baseline.as_mut(), &setup, render, id, (&path, &file), lenient, &mut output)?;
+                trace.replayed();
             }
             ToWorker::Setup(_) => anyhow::bail!("deja __worker: setup sent twice"),
         }
@@ -103,8 +128,56 @@ fn take_stdio() -> io::Result<(File, File)> {
 
 /// Python, the SDK and the user's code, once. A failure here is the user's to fix and the
 /// same for every history, so it is sent once as `setup_failed`.
-fn start(setup: &Setup) -> Result<(Interpreter, Session), FromWorker> {
-    replay::start(setup.python_env.as_deref(), &setup.code).map_err(setup_failed)
+/// `DEJA_STARTUP_TRACE=1` (a diagnostic for `bench/startup.py`, not a user feature): the
+/// worker writes where its start-up went to stderr (when ready, then after its first
+/// history) —
+/// `exec` (spawn to `main`, from `DEJA_SPAWNED_AT_NS` set by the pool), `setup_read`,
+/// `interpreter` (Python, site, `temporalio` import, harness), `code` (the user's import
+/// and the replayer), `waiting_for_work`, `first_replay`.
+struct StartupTrace {
+    on: bool,
+    last: std::time::Instant,
+    parts: Vec<(&'static str, f64)>,
+    seen: Vec<&'static str>,
+    replays: usize,
+}
+
+impl StartupTrace {
+    fn from_env() -> StartupTrace {
+        let on = std::env::var_os("DEJA_STARTUP_TRACE").is_some_and(|v| v == "1");
+        let mut parts = Vec::new();
+        if on {
+            let spawned = std::env::var("DEJA_SPAWNED_AT_NS").ok().and_then(|v| v.parse::<u128>().ok());
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+            if let Some(s) = spawned {
+                parts.push(("exec", now.saturating_sub(s) as f64 / 1e6));
+            }
+        }
+        StartupTrace { on, last: std::time::Instant::now(), parts, seen: Vec::new(), replays: 0 }
+    }
+
+    fn mark(&mut self, what: &'static str) {
+        if self.on && self.replays == 0 && !self.seen.contains(&what) {
+            self.seen.push(what);
+            let now = std::time::Instant::now();
+            self.parts.push((what, (now - self.last).as_secs_f64() * 1e3));
+            self.last = now;
+        }
+    }
+
+    /// Write the parts so far (one line; a crash in the first replay loses nothing).
+    fn flush(&mut self) {
+        if self.on && !self.parts.is_empty() {
+            let parts: Vec<String> = self.parts.drain(..).map(|(w, ms)| format!("{w}={ms:.1}")).collect();
+            eprintln!("deja-startup-ms: {}", parts.join(" "));
+        }
+    }
+
+    fn replayed(&mut self) {
+        self.mark("first_replay");
+        self.flush();
+        self.replays += 1;
+    }
 }
 
 fn setup_failed(e: ReplayError) -> FromWorker {

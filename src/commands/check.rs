@@ -13,6 +13,7 @@ use deja_core::model::events::{CheckEvent, Fanout, Reporter};
 use crate::report::github::GithubReporter;
 use crate::report::json::JsonReporter;
 use crate::source::partition::Partition;
+use crate::check::many;
 use crate::check::pool::{self, Flow, Job, PoolConfig, PoolError, PoolEvent};
 use crate::check::protocol::Setup;
 use deja_core::model::summary::Summary;
@@ -29,6 +30,11 @@ Inputs: a file is checked as named; a directory is searched recursively for .jso
 files; a glob (quote it: 'histories/**/*.json') is expanded. In directory walks and glob matches a \
 JSON file with no `events` list (manifest.json, package.json) is skipped and listed with -v; a broken \
 history is always an error. With no PATH, `histories = [...]` from [tool.deja] is used.
+
+Named workers: with [tool.deja.workers.NAME] tables (and no --workflows), every worker replays \
+the histories it claims (by path, recorded task queue or workflow type) with its own code in its own \
+processes; one summary, a JUnit testsuite and a JSON `worker` per worker. A history no worker claims, \
+or two claim, stops the run with exit 2 naming the files and the choices. --worker NAME runs one.
 
 Containment: every worker is its own process with its own Python. A history whose code crashes \
 the interpreter (segfault, os._exit), hangs past --timeout or runs out of memory is reported as an \
@@ -97,7 +103,14 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     if args.query.is_some() && !args.paths.is_empty() {
         anyhow::bail!("pass either history paths or --query, not both");
     }
-    let mut setup = super::resolve_code(&args.code, &[], false)?;
+    // `[tool.deja.workers.*]` without --workflows: every named worker, each on its own
+    // histories (see commands::workers); otherwise the one worker of flags + [tool.deja].
+    let loaded = crate::config::load(args.code.config.as_deref())?;
+    let named = super::workers::in_use(&loaded, &args.code.workflows);
+    let mut setup = if named { super::workers::setup(loaded, &args.code)? } else { super::resolve_code(&args.code, &[], false)? };
+    if named && args.query.is_some() && args.code.worker.is_none() {
+        anyhow::bail!("--query with named workers in [tool.deja.workers]: pass --worker NAME to say whose code replays the fetched histories");
+    }
     // State recording and queries cost a query per activation; check only needs verdicts
     // and diffs.
     setup.code.queries.clear();
@@ -110,6 +123,7 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     }
 
     let jobs = args.jobs.or(cfg.jobs).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let adaptive = args.jobs.or(cfg.jobs).is_none();
     if jobs == 0 {
         anyhow::bail!("--jobs 0: need at least one worker process (or leave it out for one per core)");
     }
@@ -127,7 +141,7 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     // Histories come from files, or stream in from the server (--query): each downloaded
     // file is handed to a free worker as soon as it is written.
     let mut download = None;
-    let (jobs_list, total, found_count) = if let Some(query) = &args.query {
+    let (jobs_list, mut total, found_count) = if let Some(query) = &args.query {
         let (dir, temporary) = match &args.save {
             Some(d) => (d.clone(), false),
             None => {
@@ -137,13 +151,15 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
         };
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let handle = crate::source::server::download_streaming(&args.server, query, args.limit, args.sample_per_type, dir.clone(), move |path| {
-            let _ = tx.send(Job { path: path.display().to_string(), file: path.to_path_buf(), lenient: false });
+            let _ = tx.send(Job { path: path.display().to_string(), file: path.to_path_buf(), lenient: false, size: 0 });
         })?;
         download = Some((handle, rx, dir, temporary));
         (Vec::new(), args.limit.unwrap_or(0), args.limit.unwrap_or(0))
     } else {
         let paths: Vec<std::path::PathBuf> = if !args.paths.is_empty() {
             args.paths.clone()
+        } else if named {
+            super::workers::default_paths(&setup.config)
         } else {
             cfg.histories.iter().map(|h| setup.config.resolve(Path::new(h))).collect()
         };
@@ -163,6 +179,19 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
         let list = schedule(found.files);
         let total = list.len();
         (list, total, found.found)
+    };
+    let plans: Vec<(Option<String>, deja_core::trace::CodeConfig, Vec<Job>)> = if named && args.query.is_none() {
+        let plans = super::workers::plan(&setup.config, args.code.worker.as_deref(), !args.paths.is_empty(), jobs_list)?;
+        let plans: Vec<_> = plans.into_iter().map(|p| (Some(p.name), super::workers::with_flags(p.code, &args.code), p.jobs)).collect();
+        // `--worker NAME` keeps that worker's share: the run is that many histories.
+        total = plans.iter().map(|(_, _, j)| j.len()).sum();
+        if total == 0 {
+            let name = args.code.worker.as_deref().unwrap_or_default();
+            anyhow::bail!("--worker {name}: none of the {found_count} histories found is this worker's (by its histories, task-queues or workflow-types)");
+        }
+        plans
+    } else {
+        vec![(args.code.worker.clone().filter(|_| named), super::workers::with_flags(setup.code.clone(), &args.code), jobs_list)]
     };
 
     let color = st.bold != anstyle::Style::new();
@@ -204,6 +233,7 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     let exe = std::env::current_exe().context("cannot find the deja binary to start workers from")?;
     let pool_cfg = PoolConfig {
         jobs,
+        adaptive,
         timeout: Duration::from_secs_f64(timeout),
         startup_timeout: STARTUP_LIMIT.max(Duration::from_secs_f64(timeout)),
         setup: Setup {
@@ -221,7 +251,11 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
     };
 
     let started = Instant::now();
-    let workers = if args.query.is_some() { jobs } else { jobs.min(total).max(1) };
+    let workers = match (&args.query, plans.as_slice()) {
+        (Some(_), _) => jobs,
+        (None, [(_, _, list)]) => pool::workers_for(jobs, adaptive, list),
+        (None, _) => jobs.min(total).max(1),
+    };
     let mut summary = Summary::new(total, found_count, workers);
     fanout.event(&CheckEvent::RunStarted { total, found: found_count, jobs: workers })?;
     let fail_fast = args.fail_fast;
@@ -229,7 +263,24 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
         Some((handle, rx, dir, temporary)) => (Some(rx), Some((handle, dir, temporary))),
         None => (None, None),
     };
-    let outcome = pool::run(&pool_cfg, jobs_list, feed, &mut |ev| on_pool_event(ev, &mut summary, &mut fanout, fail_fast));
+    let mut ready_seen = false;
+    for (worker, _, _) in &plans {
+        if let Some(name) = worker {
+            summary.workers.entry(name.clone()).or_default(); // listed in name order
+        }
+    }
+    // Named workers' pools run at the same time on the --jobs budget (check::many).
+    let plans = plans
+        .into_iter()
+        .map(|(worker, mut code, jobs)| {
+            code.queries.clear();
+            code.record_state = false;
+            many::Plan { worker, code, jobs }
+        })
+        .collect();
+    let outcome = many::run_all(&pool_cfg, plans, feed, &mut |worker, ev| {
+        on_worker_event(ev, worker, &mut ready_seen, &mut summary, &mut fanout, fail_fast)
+    });
     if let Some((handle, dir, temporary)) = fetch {
         let fetched = handle.join().map_err(|_| anyhow::anyhow!("the download thread panicked"))?;
         if temporary {
@@ -278,7 +329,33 @@ fn run_checked(args: CheckArgs, verbose: u8, st: &Styles) -> Result<u8> {
 /// end (longest-processing-time-first scheduling). Equal sizes keep discovery order.
 fn schedule(mut files: Vec<Candidate>) -> Vec<Job> {
     files.sort_by_key(|c| std::cmp::Reverse(c.size));
-    files.into_iter().map(|c| Job { path: c.path.display().to_string(), file: c.path, lenient: c.lenient }).collect()
+    files.into_iter().map(|c| Job { path: c.path.display().to_string(), file: c.path, lenient: c.lenient, size: c.size }).collect()
+}
+
+/// [`on_pool_event`] for one named worker's pool: its results carry the worker's name
+/// (and their failure groups are the worker's own), and only the first pool's `Ready`
+/// reaches the reporters.
+fn on_worker_event(
+    ev: PoolEvent<'_>,
+    worker: Option<&str>,
+    ready_seen: &mut bool,
+    summary: &mut Summary,
+    fanout: &mut Fanout,
+    fail_fast: bool,
+) -> Result<Flow> {
+    match (ev, worker) {
+        (PoolEvent::Ready { .. }, _) if *ready_seen => Ok(Flow::Continue),
+        (ev @ PoolEvent::Ready { .. }, _) => {
+            *ready_seen = true;
+            on_pool_event(ev, summary, fanout, fail_fast)
+        }
+        (PoolEvent::Finished(mut r), Some(name)) => {
+            r.signature = format!("{name}: {}", r.signature);
+            r.worker = Some(name.to_string());
+            on_pool_event(PoolEvent::Finished(r), summary, fanout, fail_fast)
+        }
+        (ev, _) => on_pool_event(ev, summary, fanout, fail_fast),
+    }
 }
 
 fn on_pool_event(ev: PoolEvent<'_>, summary: &mut Summary, fanout: &mut Fanout, fail_fast: bool) -> Result<Flow> {

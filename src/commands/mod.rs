@@ -7,6 +7,7 @@ pub mod fetch;
 pub mod replay;
 pub mod show;
 pub mod version;
+pub mod workers;
 
 use anyhow::Result;
 
@@ -32,6 +33,15 @@ pub fn resolve_code(args: &WorkflowArgs, queries: &[String], record_state: bool)
         eprintln!("deja: warning: {}", crate::style::escape_block(w));
     }
     let c = &loaded.config;
+    if let (Some(name), false) = (&args.worker, args.workflows.is_empty()) {
+        anyhow::bail!("--worker {name} and --workflows both say which code to run: pass one of them");
+    }
+    if args.workflows.is_empty() && (!c.workers.is_empty() || args.worker.is_some()) {
+        let code = workers::code_for(&loaded, args.worker.as_deref(), queries, record_state)?;
+        let python_env = args.python_env.clone().or_else(|| c.python_env.as_ref().map(|p| loaded.resolve(p)));
+        let drift = drift_policy(args, c);
+        return Ok(CodeSetup { code, python_env, config: loaded, drift });
+    }
     let workflows = if args.workflows.is_empty() {
         c.workflows.iter().map(|w| loaded.resolve_spec(w)).collect()
     } else {
@@ -67,14 +77,15 @@ pub fn resolve_code(args: &WorkflowArgs, queries: &[String], record_state: bool)
         debug_mode: false,
     };
     let python_env = args.python_env.clone().or_else(|| c.python_env.as_ref().map(|p| loaded.resolve(p)));
-    // Validated when the file was read.
-    let kinds = |w: &[String]| deja_core::diff::drift::DriftPolicy::parse_kinds(w).unwrap_or_default();
-    let drift = deja_core::diff::drift::DriftPolicy {
-        strict: args.strict || c.strict.unwrap_or(false),
-        fail_on: kinds(&c.fail_on),
-        allow: kinds(&c.allow),
-    };
+    let drift = drift_policy(args, c);
     Ok(CodeSetup { code, python_env, config: loaded, drift })
+}
+
+/// `--strict` over `[tool.deja] strict / fail-on / allow` (the kinds were validated when
+/// the file was read). The same policy for every named worker.
+pub fn drift_policy(args: &WorkflowArgs, c: &config::DejaConfig) -> deja_core::diff::drift::DriftPolicy {
+    let kinds = |w: &[String]| deja_core::diff::drift::DriftPolicy::parse_kinds(w).unwrap_or_default();
+    deja_core::diff::drift::DriftPolicy { strict: args.strict || c.strict.unwrap_or(false), fail_on: kinds(&c.fail_on), allow: kinds(&c.allow) }
 }
 
 /// Start Python in the user's environment and import their code.

@@ -124,6 +124,14 @@ pub struct Interpreter {
     protos: std::sync::Arc<SdkProtos>,
 }
 
+/// `fork(2)` through Python's own `os.fork` (its before/after-fork handling: the GIL, the
+/// import lock, `threading`), for `deja check`'s workers sharing one interpreter start-up.
+/// The child's pid in the parent, 0 in the child. Safe only while the process has one
+/// thread and no temporalio `Runtime` (no tokio threads) exists — the caller checks.
+pub fn fork_via_python() -> Result<i32, EmbedError> {
+    Python::attach(|py| py.import("os").and_then(|os| os.call_method0("fork")).and_then(|p| p.extract::<i32>()).map_err(|e| python_error(py, e)))
+}
+
 impl Interpreter {
     /// Start Python (once per process), put the environment's site-packages on `sys.path`
     /// in place of the base interpreter's, check `temporalio` imports, load the harness.

@@ -279,6 +279,9 @@ pub fn render_summary(w: &mut dyn Write, s: &Summary, verbose: u8, st: &Styles) 
         writeln!(w)?;
     }
     super::drift_text::render_groups(w, s, verbose, st)?;
+    for line in super::workers::text_lines(s, st) {
+        writeln!(w, "{line}")?;
+    }
     writeln!(w, "{}", counts_line(s, st))?;
     if verbose > 0 {
         let counts: Vec<String> = s.sandbox.iter().map(|(k, n)| format!("{n} {}", k.as_str())).collect();

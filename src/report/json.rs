@@ -47,6 +47,8 @@ struct Entry<'a> {
     drift: &'a [deja_core::diff::drift::DriftFinding],
     drift_failed: bool,
     report: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worker: Option<&'a str>,
 }
 
 impl<'a> Entry<'a> {
@@ -69,6 +71,7 @@ impl<'a> Entry<'a> {
             drift: &r.drift,
             drift_failed: r.drift_failed,
             report: r.report.as_ref(),
+            worker: r.worker.as_deref(),
         }
     }
 }
@@ -105,6 +108,8 @@ struct SummaryOut<'a> {
     sandbox_notes: &'a [String],
     groups: Vec<GroupOut<'a>>,
     drift: DriftSummaryOut<'a>,
+    #[serde(skip_serializing_if = "indexmap::IndexMap::is_empty")]
+    workers: &'a indexmap::IndexMap<String, deja_core::model::summary::WorkerCounts>,
 }
 
 #[derive(Serialize)]
@@ -149,6 +154,7 @@ impl<'a> SummaryOut<'a> {
             exit_code: s.exit_code(),
             sandbox: &s.sandbox,
             sandbox_notes: &s.sandbox_notes,
+            workers: &s.workers,
             groups: s
                 .groups_by_size()
                 .into_iter()

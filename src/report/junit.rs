@@ -1,6 +1,7 @@
 //! `--junit FILE`: a JUnit XML report of `deja check`, via quick-junit (as nextest does).
 //!
-//! One `<testsuite>` per workflow type, one `<testcase>` per history (name: the history
+//! One `<testsuite>` per workflow type (per named worker when `[tool.deja.workers]` are in
+//! use; the classname is still the workflow type), one `<testcase>` per history (name: the history
 //! path; classname: the workflow type). Non-determinism and workflow task failures are
 //! `<failure>`s, everything else that is not a pass (unloadable file, crash, timeout,
 //! unregistered type) is an `<error>`; the failure's `message` is the one-line cause and
@@ -48,7 +49,7 @@ impl JunitReporter {
     }
 
     fn add(&mut self, r: &HistoryResult) {
-        let suite_name = r.workflow_type.clone().unwrap_or_else(|| UNLOADED_SUITE.to_string());
+        let suite_name = super::workers::junit_suite(r).or_else(|| r.workflow_type.clone()).unwrap_or_else(|| UNLOADED_SUITE.to_string());
         let mut case = test_case(r);
         if !r.passed() {
             let (n, first) = self.seen.entry(r.signature.clone()).or_insert_with(|| (0, r.path.clone()));

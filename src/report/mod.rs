@@ -10,6 +10,7 @@
 //!   JUnit XML, the `deja.check/v1` file, GitHub Actions annotations.
 //! * [`files`] — report files a CI can trust: a unique temporary file renamed into place
 //!   when the run finishes, an error report when it stops with exit 2, removed on a signal.
+//! * [`workers`] — the per-worker lines and JUnit suites of a run with named workers.
 //! * [`vocab`] — the words and marks all of them and the debugger share.
 
 pub mod cause_text;
@@ -22,4 +23,5 @@ pub mod junit;
 pub mod replay_text;
 pub mod show;
 pub mod vocab;
+pub mod workers;
 

@@ -90,6 +90,14 @@ impl LoadedHistory {
         }
     }
 
+    /// The task queue the first run was started on (from the start event; `""` if absent).
+    pub fn task_queue(&self) -> &str {
+        match self.history.events.first().and_then(|e| e.attributes.as_ref()) {
+            Some(Attributes::WorkflowExecutionStartedEventAttributes(a)) => a.task_queue.as_ref().map(|q| q.name.as_str()).unwrap_or(""),
+            _ => "",
+        }
+    }
+
     /// The event with this id (ids are 1..=n, checked at load).
     pub fn event(&self, id: i64) -> Option<&HistoryEvent> {
         usize::try_from(id - 1).ok().and_then(|i| self.history.events.get(i))

@@ -73,6 +73,10 @@ pub struct HistoryResult {
     /// Drift fails this history under the policy (`--strict`, `fail-on`).
     #[serde(default)]
     pub drift_failed: bool,
+    /// The named worker (`[tool.deja.workers.NAME]`) whose code replayed it; `None` in the
+    /// single-worker form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
 }
 
 /// The part of a dead worker's stderr worth showing, and what it is.
@@ -120,6 +124,7 @@ impl HistoryResult {
             worker_tail: None,
             drift: Vec::new(),
             drift_failed: false,
+            worker: None,
         }
     }
 
@@ -173,6 +178,7 @@ impl HistoryResult {
             worker_tail: None,
             drift: r.drift.clone(),
             drift_failed: r.drift_failed,
+            worker: None,
         }
     }
 

@@ -89,6 +89,19 @@ pub struct Summary {
     pub drift_kinds: std::collections::BTreeMap<crate::diff::drift::DriftKind, usize>,
     /// Drift grouped by signature, in order of first appearance.
     pub drift_groups: IndexMap<String, DriftGroup>,
+    /// Counts per named worker (`[tool.deja.workers.NAME]`), by name; empty
+    /// in the single-worker form.
+    pub workers: IndexMap<String, WorkerCounts>,
+}
+
+/// One named worker's share of the run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WorkerCounts {
+    pub histories: usize,
+    pub pass: usize,
+    pub nondeterminism: usize,
+    pub workflow_task_failure: usize,
+    pub error: usize,
 }
 
 impl Summary {
@@ -97,6 +110,16 @@ impl Summary {
     }
 
     pub fn record(&mut self, r: &HistoryResult) {
+        if let Some(w) = &r.worker {
+            let c = self.workers.entry(w.clone()).or_default();
+            c.histories += 1;
+            match r.verdict {
+                Verdict::Pass => c.pass += 1,
+                Verdict::Nondeterminism => c.nondeterminism += 1,
+                Verdict::WorkflowTaskFailure => c.workflow_task_failure += 1,
+                Verdict::Error => c.error += 1,
+            }
+        }
         *self.sandbox.entry(r.sandbox).or_default() += 1;
         if let Some(note) = &r.sandbox_note {
             if self.sandbox_notes.len() < SANDBOX_NOTES && !self.sandbox_notes.contains(note) {
@@ -285,6 +308,22 @@ mod tests {
         assert_eq!((s.pass, s.drift_failed, s.failed()), (3, 1, 1));
         assert_eq!(s.groups.len(), 1, "a history failed by drift is grouped with the failures");
         assert_eq!(s.exit_code(), exit::FAILURES);
+    }
+
+    #[test]
+    fn named_workers_are_counted_apart() {
+        let mut s = Summary::new(3, 3, 1);
+        let mut a = result("a", Verdict::Pass, "");
+        a.worker = Some("billing".into());
+        let mut b = result("b", Verdict::Nondeterminism, "shipping: P nondeterminism");
+        b.worker = Some("shipping".into());
+        s.record(&a);
+        s.record(&b);
+        s.record(&result("c", Verdict::Pass, ""));
+        assert_eq!(s.workers.keys().collect::<Vec<_>>(), ["billing", "shipping"]);
+        assert_eq!((s.workers["billing"].histories, s.workers["billing"].pass), (1, 1));
+        assert_eq!((s.workers["shipping"].histories, s.workers["shipping"].nondeterminism), (1, 1));
+        assert_eq!(s.pass, 2);
     }
 
     #[test]
