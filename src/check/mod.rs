@@ -38,6 +38,7 @@
 //! code that does not import) — and when histories were found but not one of them could
 //! be loaded, because that is a problem with the input, not a verdict about the code.
 
+pub mod launch;
 pub mod pool;
 pub mod protocol;
 pub mod worker;

@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, BufWriter, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -387,9 +387,11 @@ impl<'c> Pool<'c> {
     fn spawn(&mut self, slot: usize) -> Result<Worker, PoolError> {
         self.next_epoch += 1;
         let epoch = self.next_epoch;
-        let exe = self.cfg.exe.display().to_string();
+        let launch = super::launch::WorkerLaunch::current()
+            .map_err(|error| PoolError::Spawn { exe: self.cfg.exe.display().to_string(), error })?;
+        let exe = launch.describe();
         let spawn_err = |error| PoolError::Spawn { exe: exe.clone(), error };
-        let mut cmd = Command::new(&self.cfg.exe);
+        let mut cmd = launch.command();
         cmd.arg("__worker")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
