@@ -64,7 +64,8 @@ class Divergence:
     status: str
     #: The recorded event's id (``None`` when the code emitted something the history lacks).
     event_id: Optional[int]
-    #: What the history recorded / the code emitted, as a person reads it.
+    #: What the history recorded / the code emitted, as deja's report words them:
+    #: ``ActivityTaskScheduled price_cart #1``, ``StartTimer 1 (5m)``.
     recorded: Optional[str]
     emitted: Optional[str]
     #: The line of workflow code that emitted the command, when known.
@@ -84,12 +85,18 @@ class Divergence:
             task=task,
             status=row.get("status", ""),
             event_id=recorded.get("event_id"),
-            recorded=(recorded.get("item") or {}).get("label"),
-            emitted=(emitted.get("item") or {}).get("label"),
+            recorded=_side(recorded.get("item"), "event_type"),
+            emitted=_side(emitted.get("item"), "command"),
             site=Frame.from_json(d.get("site")),
             note=row.get("note"),
             raw=d,
         )
+
+
+def _side(item: Optional[Mapping[str, Any]], what: str) -> Optional[str]:
+    if not item:
+        return None
+    return " ".join(x for x in (item.get(what), item.get("label")) if x)
 
 
 def _drift(doc: Mapping[str, Any]) -> Tuple[Any, ...]:
