@@ -247,6 +247,43 @@ fn errors_through_the_wheel_are_one_line_and_exit_2() {
     assert!(s.contains("found by the Python running deja") && s.contains("temporalio 1.35"), "{s}");
 }
 
+/// Ctrl-C behaves as with the binary (which embeds Python without its signal handlers):
+/// `replay` ends at once, killed by SIGINT, no KeyboardInterrupt traceback; `check` cleans
+/// up, leaves an "interrupted" error report and exits 130.
+#[test]
+#[ignore = "needs the wheel: run `make test-wheel`"]
+fn ctrl_c_through_the_wheel_stops_at_once_like_the_binary() {
+    use std::os::unix::process::ExitStatusExt;
+    let v = venv();
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("check.json");
+    let runs: [(&str, Vec<&str>); 2] = [
+        ("replay", vec!["replay", "histories/catalog_reindex_large.json", "--workflows", "histories/code/workflows.py"]),
+        ("check", vec!["check", "histories/catalog_reindex_large.json", "--workflows", "histories/code/workflows.py", "--json", json.to_str().unwrap()]),
+    ];
+    for (what, args) in runs {
+        let mut child = v.cmd(&v.bin("deja"), repo()).args(&args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(child.try_wait().unwrap().is_none(), "{what}: still replaying when Ctrl-C comes");
+        // SAFETY: a signal to our own child process.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let sent = Instant::now();
+        let out = child.wait_with_output().unwrap();
+        let waited = sent.elapsed();
+        let err = text(&out.stderr);
+        assert!(waited < Duration::from_secs(2), "{what}: took {waited:?} to stop after SIGINT");
+        assert!(!err.contains("Traceback") && !err.contains("KeyboardInterrupt"), "{what}:\n{err}");
+        if what == "replay" {
+            assert_eq!(out.status.signal(), Some(libc::SIGINT), "{what}: {:?}\n{err}", out.status);
+        } else {
+            assert_eq!(out.status.code(), Some(130), "{what}: {:?}\n{err}", out.status);
+            assert!(err.contains("interrupted by SIGINT"), "{err}");
+            let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+            assert!(doc["error"].as_str().unwrap().contains("interrupted"), "{doc}");
+        }
+    }
+}
+
 /// A project as a Python team has it: workflow code, recorded histories, [tool.deja].
 fn project(code: &str) -> tempfile::TempDir {
     let dir = tempfile::Builder::new().prefix("deja-wheel-project-").tempdir().unwrap();
