@@ -10,7 +10,7 @@ STAMP := $(VENV)/.deja-requirements
 DEJA := target/release/deja
 CARGO_JOBS ?=
 
-.PHONY: venv build demo test test-sdk-oldest test-rust test-python bench histories corpus protos cli-docs clean
+.PHONY: venv build wheel demo test test-sdk-oldest test-wheel test-rust test-python bench histories corpus protos cli-docs clean
 
 venv: $(STAMP)
 $(STAMP): python/requirements.txt
@@ -20,6 +20,15 @@ $(STAMP): python/requirements.txt
 
 build: venv
 	cargo build --release --bin deja $(CARGO_JOBS)
+
+# The deja-replay wheel (pyproject.toml, crates/deja-py): an abi3 extension module for
+# CPython >= 3.10 plus the `deja` script, the Python API and the pytest plugin. Built in
+# target/ (shared with the binary's dependencies), written to target/wheels/.
+WHEEL_DIR := target/wheels
+wheel: venv
+	$(PY) -m pip install --quiet --disable-pip-version-check -r python/requirements-wheel.txt
+	rm -f $(WHEEL_DIR)/deja_replay-*.whl
+	CARGO_TARGET_DIR=$(abspath target) $(VENV)/bin/maturin build --release --out $(WHEEL_DIR) $(CARGO_JOBS)
 
 # deja's main job on the shipped histories: `deja check` replays every history against the
 # code that wrote it (all pass), then `deja replay` explains the non-determinism the next
@@ -37,6 +46,12 @@ test: venv
 	cargo test --workspace $(CARGO_JOBS) -- --test-threads=2
 	$(PY) python/deja_harness_selftest.py
 	$(MAKE) test-sdk-oldest
+	$(MAKE) test-wheel
+
+# The wheel installed into a fresh venv: replay/check/debug through it, the Python API,
+# the pytest plugin, the GitHub Action's steps and the pre-commit hook (tests/wheel.rs).
+test-wheel: wheel
+	cargo test --test wheel $(CARGO_JOBS) -- --ignored --test-threads=1
 
 # The harness self-test under the oldest temporalio deja supports (a cached venv; the
 # Rust SDK version matrix, tests/sdk_matrix.rs, covers the releases in between).

@@ -24,7 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PY = ROOT / ".venv/bin/python"
 # DEJA_BIN: another build to measure (e.g. the previous release, for before/after numbers).
+# A pip-installed deja (`VENV/bin/deja` of the deja-replay wheel) runs in its venv's own
+# interpreter: the SDK side then runs with that venv's Python too (same pinned temporalio).
 DEJA = Path(os.environ.get("DEJA_BIN") or ROOT / "target/release/deja")
+if os.environ.get("DEJA_BIN") and (DEJA.parent.parent / "pyvenv.cfg").exists():
+    PY = DEJA.parent / "python"
 BIG = ROOT / "histories/catalog_reindex_large.json"
 CODE = "histories/code/workflows.py"
 

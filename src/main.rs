@@ -1,79 +1,10 @@
-//! deja: replay Temporal workflow histories against Python workflow code.
-//!
-//! `main` parses arguments, dispatches to a command and maps the outcome to the exit-code
-//! contract in [`deja_core::exit`]. Commands live in `commands/`; the pieces they use are the
-//! one-job modules below.
-
-mod baseline;
-mod check;
-mod cli;
-mod commands;
-mod config;
-mod replay;
-mod report;
-mod source;
-mod style;
-mod tui;
+//! The standalone `deja` binary: CPython embedded (linked at build time, see `build.rs`),
+//! the user's environment found by `--python-env`, `VIRTUAL_ENV` or `./.venv`. All of the
+//! CLI is the library's [`deja::run`]; the pip-installed `deja` calls the same function
+//! from inside Python (`crates/deja-py`).
 
 use std::process::ExitCode;
 
-use anyhow::Result;
-use clap::Parser;
-
-use cli::{Cli, Command};
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let verbose = cli.verbose;
-    match run(cli) {
-        Ok(code) => ExitCode::from(code),
-        Err(err) => {
-            // A closed pipe (`deja show … | head`) is not a failure.
-            if err.chain().any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
-                return ExitCode::from(deja_core::exit::OK);
-            }
-            // Messages quote histories and user code: escaped like every other output.
-            eprintln!("deja: error: {}", style::escape_block(&format!("{err:#}")));
-            if verbose > 0 {
-                for cause in err.chain().skip(1) {
-                    eprintln!("  caused by: {}", style::escape_block(&cause.to_string()));
-                }
-            }
-            ExitCode::from(deja_core::exit::ERROR)
-        }
-    }
-}
-
-fn run(cli: Cli) -> Result<u8> {
-    let styles = style::Styles::for_choice(cli.color, true);
-    let command = match cli.command {
-        Some(command) if !cli.version => command,
-        _ => {
-            print!("{}", commands::version::report());
-            return Ok(deja_core::exit::OK);
-        }
-    };
-    match command {
-        Command::Show(args) => commands::show::run(args, &styles),
-        Command::Replay(args) => commands::replay::run(args, cli.verbose, &styles),
-        Command::Check(args) => commands::check::run(args, cli.verbose, &styles),
-        Command::Debug(args) => commands::debug::run(args, cli.verbose, cli.color),
-        Command::LoadBench { history, repeat } => load_bench(&history, repeat),
-        Command::Worker(_) => commands::check::worker(),
-        Command::Fetch(args) => commands::fetch::run(args),
-    }
-}
-
-/// `deja __load-bench FILE`: the best of N loads, as JSON, for `make bench`.
-fn load_bench(path: &std::path::Path, repeat: u32) -> Result<u8> {
-    let mut best = f64::MAX;
-    let mut events = 0;
-    for _ in 0..repeat.max(1) {
-        let started = std::time::Instant::now();
-        let h = deja_core::history::load_path(path, None)?;
-        best = best.min(started.elapsed().as_secs_f64());
-        events = h.events().len();
-    }
-    println!("{}", serde_json::json!({"events": events, "seconds": best, "us_per_event": best * 1e6 / events as f64}));
-    Ok(deja_core::exit::OK)
+    ExitCode::from(deja::run(std::env::args_os()))
 }

@@ -3,12 +3,14 @@
 //! ([`deja_core::trace`]).
 //!
 //! * [`pyenv`] — finds the user's Python environment and checks it can host the SDK.
+//! * [`host`] — set by the wheel's extension module: Python is already running, use it.
 //! * [`embed`] — the only place that calls Python: starts the interpreter, loads the
 //!   harness (the `python/deja_harness/` package, compiled into the binary) and converts results.
 //! * [`sdk_protos`] — reads the installed SDK's activation/completion bytes, whatever
 //!   release's protos wrote them.
 
 pub mod embed;
+pub mod host;
 pub mod pyenv;
 pub mod sdk_protos;
 

@@ -41,6 +41,7 @@
 #[cfg(target_os = "linux")]
 pub mod fork;
 pub mod many;
+pub mod launch;
 pub mod pool;
 pub mod protocol;
 pub mod route;

@@ -27,7 +27,7 @@ use std::io::{BufRead, BufReader, BufWriter, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::fs::File;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -507,7 +507,9 @@ impl<'c> Pool<'c> {
     fn spawn_with(&mut self, slot: usize, forks: &[usize]) -> Result<(Worker, Vec<Worker>), PoolError> {
         self.next_epoch += 1;
         let epoch = self.next_epoch;
-        let exe = self.cfg.exe.display().to_string();
+        let launch = super::launch::WorkerLaunch::current()
+            .map_err(|error| PoolError::Spawn { exe: self.cfg.exe.display().to_string(), error })?;
+        let exe = launch.describe();
         let spawn_err = |error| PoolError::Spawn { exe: exe.clone(), error };
         #[cfg(target_os = "linux")]
         let (fork_parents, fork_fds) = {
@@ -522,7 +524,7 @@ impl<'c> Pool<'c> {
             }
             (parents, fds)
         };
-        let mut cmd = Command::new(&self.cfg.exe);
+        let mut cmd = launch.command();
         cmd.arg("__worker")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -22,6 +22,9 @@ fn raw_report() -> String {
         }
     };
     out.push_str(&format!("python environment: {} (found by {})\n", env.root.display(), env.found_by));
+    if let Some(host) = crate::replay::host::get() {
+        out.push_str(&format!("python: {} {} (pip-installed deja runs inside it)\n", host.version, host.executable.display()));
+    }
     match Interpreter::start(&env) {
         Ok(interp) => {
             let sdk = &interp.sdk;

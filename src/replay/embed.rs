@@ -135,8 +135,14 @@ pub fn fork_via_python() -> Result<i32, EmbedError> {
 impl Interpreter {
     /// Start Python (once per process), put the environment's site-packages on `sys.path`
     /// in place of the base interpreter's, check `temporalio` imports, load the harness.
+    ///
+    /// Inside the wheel ([`super::host`]) Python is already running in the user's own
+    /// environment: nothing is initialised and `sys.path` keeps its site-packages.
     pub fn start(env: &PythonEnv) -> Result<Interpreter, EmbedError> {
-        Python::initialize();
+        let hosted = super::host::get().is_some();
+        if !hosted {
+            Python::initialize();
+        }
         Python::attach(|py| {
             let setup = || -> PyResult<()> {
                 let sys = py.import("sys")?;
@@ -145,14 +151,16 @@ impl Interpreter {
                 sys.setattr("dont_write_bytecode", true)?;
                 // Isolate like a venv with include-system-site-packages = false: drop the base
                 // interpreter's site-packages, then add the user's (processing .pth files).
-                let path = sys.getattr("path")?;
-                let kept: Vec<String> = path
-                    .extract::<Vec<String>>()?
-                    .into_iter()
-                    .filter(|p| !p.ends_with("site-packages") && !p.ends_with("dist-packages"))
-                    .collect();
-                sys.setattr("path", kept)?;
-                py.import("site")?.call_method1("addsitedir", (env.site_packages.display().to_string(),))?;
+                if !hosted {
+                    let path = sys.getattr("path")?;
+                    let kept: Vec<String> = path
+                        .extract::<Vec<String>>()?
+                        .into_iter()
+                        .filter(|p| !p.ends_with("site-packages") && !p.ends_with("dist-packages"))
+                        .collect();
+                    sys.setattr("path", kept)?;
+                    py.import("site")?.call_method1("addsitedir", (env.site_packages.display().to_string(),))?;
+                }
                 let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_else(|_| ".".into());
                 sys.getattr("path")?.call_method1("insert", (0, cwd))?;
                 Ok(())

@@ -4,6 +4,9 @@
 //! user's environment on top: `--python-env`, else `$VIRTUAL_ENV`, else `./.venv`. The
 //! environment must be the same minor version — the SDK ships a compiled extension — so a
 //! mismatch is one clear error, not a crash deep in an import.
+//!
+//! Inside the wheel ([`super::host`]) there is nothing to find: the environment is the
+//! running interpreter's, whatever its minor version.
 
 use std::path::{Path, PathBuf};
 
@@ -34,10 +37,38 @@ pub enum EnvError {
          `PYO3_PYTHON={path}/bin/python cargo install --path .`"
     )]
     VersionMismatch { path: String, found_by: &'static str, found: String },
+    #[error(
+        "{path} (from {found_by}) is not the environment this deja runs in: deja installed with pip runs in \
+         its own interpreter ({prefix}); install it into that environment instead \
+         (`{path}/bin/pip install deja-replay`, then run its `deja`), or drop --python-env / `python-env`"
+    )]
+    NotTheHost { path: String, found_by: &'static str, prefix: String },
+}
+
+/// Inside the wheel: the running interpreter's environment. `--python-env` (or
+/// `[tool.deja] python-env`) may name it (a repo's config often says `.venv`), but cannot
+/// move deja to another one.
+fn hosted(host: &super::host::HostPython, flag: Option<&Path>) -> Result<PythonEnv, EnvError> {
+    const FOUND_BY: &str = "the Python running deja";
+    let prefix = std::fs::canonicalize(&host.prefix).unwrap_or_else(|_| host.prefix.clone());
+    if let Some(p) = flag {
+        let named = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        if named != prefix {
+            return Err(EnvError::NotTheHost {
+                path: named.display().to_string(),
+                found_by: "--python-env",
+                prefix: prefix.display().to_string(),
+            });
+        }
+    }
+    Ok(PythonEnv { root: prefix.clone(), site_packages: prefix, found_by: FOUND_BY })
 }
 
 /// Resolve the environment from the flag and the process environment.
 pub fn resolve(flag: Option<&Path>) -> Result<PythonEnv, EnvError> {
+    if let Some(host) = super::host::get() {
+        return hosted(host, flag);
+    }
     let (root, found_by) = if let Some(p) = flag {
         (p.to_path_buf(), "--python-env")
     } else if let Some(v) = std::env::var_os("VIRTUAL_ENV").filter(|v| !v.is_empty()) {
