@@ -8,6 +8,7 @@ missing=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+command -v patch >/dev/null 2>&1 || missing+=(patch)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

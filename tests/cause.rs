@@ -38,6 +38,9 @@ fn every_cause_is_named_at_its_line_without_a_baseline() {
         let message = c["message"].as_str().unwrap();
         let fix = r["fix"]["text"].as_str().unwrap_or("");
         let diff = r["fix"]["diff"].as_str().unwrap_or("");
+        if !diff.is_empty() {
+            fix_applies_and_parses(name, &root().join(code), diff, &root().join(".venv"));
+        }
         match v["kind"].as_str().unwrap() {
             "restricted-call" if name == "unsandboxed_clock" => {
                 // Nothing refused the call: the divergence came later, on the branch it took.
@@ -155,7 +158,30 @@ fn with_a_git_baseline_the_cause_line_is_a_changed_line() {
         // Nothing was written into the user's tree.
         let st = Command::new("git").current_dir(repo.path()).args(["status", "--porcelain", "--ignored"]).output().unwrap();
         assert!(st.stdout.is_empty(), "{name}: the tree changed: {}", String::from_utf8_lossy(&st.stdout));
+        // The fix is code a person can apply: patched into a copy, it still parses.
+        if let Some(diff) = r["fix"]["diff"].as_str() {
+            fix_applies_and_parses(name, &app.join("shop_workflows.py"), diff, &venv);
+        }
     }
+}
+
+/// Applies `diff` to a copy of `file` (never the file itself) with `patch` and parses the
+/// result with the venv's Python.
+fn fix_applies_and_parses(name: &str, file: &Path, diff: &str, venv: &Path) {
+    let out = tempfile::tempdir().expect("temp dir");
+    let patch_file = out.path().join("fix.diff");
+    std::fs::write(&patch_file, diff).unwrap();
+    let patched = out.path().join("patched.py");
+    let st = Command::new("patch")
+        .args(["-s", "-o", patched.to_str().unwrap(), file.to_str().unwrap(), patch_file.to_str().unwrap()])
+        .output()
+        .expect("patch runs");
+    assert!(st.status.success(), "{name}: the fix does not apply: {}\n{diff}", String::from_utf8_lossy(&st.stdout));
+    let parse = Command::new(venv.join("bin/python"))
+        .args(["-c", "import ast, sys; ast.parse(open(sys.argv[1]).read())", patched.to_str().unwrap()])
+        .output()
+        .expect("python runs");
+    assert!(parse.status.success(), "{name}: the patched code does not parse: {}\n{diff}", String::from_utf8_lossy(&parse.stderr));
 }
 
 #[test]
@@ -221,4 +247,17 @@ fn history_strings_in_the_cause_are_escaped_in_text_and_faithful_in_json() {
     assert!(!so.contains('\u{1b}') && !so.contains('\u{7}'), "raw control characters reached the terminal: {so:?}");
     let r = json_of(&run(&["replay", path.to_str().unwrap(), "--workflows", code, "-o", "json"]), "evil");
     assert!(r["cause"]["message"].as_str().unwrap().contains(evil), "JSON keeps the original: {:#}", r["cause"]);
+}
+
+/// The shipped next deploy (histories/code_v2) changes an argument inside a multi-line
+/// call: the patched fix must guard the whole statement, not the argument line.
+#[test]
+fn a_fix_for_a_multi_line_call_guards_the_whole_statement() {
+    let v2 = "histories/code_v2/workflows.py";
+    let out = run(&["replay", "histories/order_fulfillment.json", "--workflows", v2, "--baseline", "histories/code/workflows.py", "-o", "json"]);
+    assert_eq!(common::code(&out), 1, "{}", stderr(&out));
+    let r = json_of(&out, "order_fulfillment");
+    let diff = r["fix"]["diff"].as_str().unwrap_or_else(|| panic!("no fix diff: {r:#}"));
+    assert!(diff.contains("+        if workflow.patched(") && diff.contains("+            self.payment_id = await workflow.execute_activity("), "{diff}");
+    fix_applies_and_parses("order_fulfillment", &root().join(v2), diff, &root().join(".venv"));
 }

@@ -286,6 +286,9 @@ fn patched_fix(workflow_type: &str, f: &FilePair, c: &Change, first: &ChangedLin
             diff: super::fix::line_diff(&f.new_file, *read, &new_line),
         });
     }
+    // A change inside a call's arguments is guarded as the whole statement: a patched
+    // block in the middle of an expression would not parse.
+    let c = &Change { new: whole_statements(&nl, c.new.clone()), old: whole_statements(&ol, c.old.clone()) };
     let new: Vec<String> = nl.get(c.new.clone()).unwrap_or(&[]).to_vec();
     let old: Vec<String> = ol.get(c.old.clone()).unwrap_or(&[]).to_vec();
     let base_src = new.iter().chain(old.iter()).find(|l| !l.trim().is_empty())?;
@@ -313,6 +316,35 @@ fn patched_fix(workflow_type: &str, f: &FilePair, c: &Change, first: &ChangedLin
     })
 }
 
+/// `r` (0-based line range) widened to the statements it touches: back to a line that
+/// starts outside any bracket, on to a line after which every bracket is closed.
+fn whole_statements(lines: &[String], r: std::ops::Range<usize>) -> std::ops::Range<usize> {
+    let mut depth_at = Vec::with_capacity(lines.len() + 1);
+    let mut depth: i32 = 0;
+    for l in lines {
+        depth_at.push(depth);
+        for ch in strip_comment(l).chars() {
+            match ch {
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' => depth = (depth - 1).max(0),
+                _ => {}
+            }
+        }
+    }
+    depth_at.push(0);
+    let (mut start, mut end) = (r.start.min(lines.len()), r.end.min(lines.len()));
+    if start == end && depth_at[start] == 0 {
+        return start..end;
+    }
+    while start > 0 && depth_at[start] > 0 {
+        start -= 1;
+    }
+    while end < lines.len() && depth_at[end] > 0 {
+        end += 1;
+    }
+    start..end
+}
+
 fn replace_word(line: &str, name: &str, with: &str) -> String {
     let mut from = 0;
     while let Some(i) = line[from..].find(name).map(|i| i + from) {
@@ -328,6 +360,14 @@ fn replace_word(line: &str, name: &str, with: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_changed_argument_is_guarded_as_its_whole_statement() {
+        let lines: Vec<String> = "x = 1\ny = await f(\n    a, b\n)\nz = 2\n".lines().map(str::to_string).collect();
+        assert_eq!(whole_statements(&lines, 2..3), 1..4);
+        assert_eq!(whole_statements(&lines, 0..1), 0..1);
+        assert_eq!(whole_statements(&lines, 4..4), 4..4);
+    }
 
     #[test]
     fn comment_only_changes_are_not_changes() {
