@@ -261,3 +261,22 @@ fn a_fix_for_a_multi_line_call_guards_the_whole_statement() {
     assert!(diff.contains("+        if workflow.patched(") && diff.contains("+            self.payment_id = await workflow.execute_activity("), "{diff}");
     fix_applies_and_parses("order_fulfillment", &root().join(v2), diff, &root().join(".venv"));
 }
+
+/// The shipped next deploy drops the patched branch itself (not just the call): the fix
+/// restores the patch with both branches — `deprecate_patch` alone would still diverge.
+#[test]
+fn a_removed_patched_branch_is_restored_not_deprecated() {
+    let v2 = "histories/code_v2/workflows.py";
+    let out = run(&["replay", "histories/refund_patched.json", "--workflows", v2, "-o", "json"]);
+    assert_eq!(common::code(&out), 1, "{}", stderr(&out));
+    let r = json_of(&out, "refund_patched");
+    assert_eq!(r["cause"]["kind"], "patch-removed", "{:#}", r["cause"]);
+    let message = r["cause"]["message"].as_str().unwrap();
+    assert!(message.contains("took the patched branch (event 13") && message.contains("runs the other branch"), "{message}");
+    let fix = r["fix"]["text"].as_str().unwrap();
+    assert!(fix.starts_with("Restore `if workflow.patched(\"refund-fraud-check\"):`"), "{fix}");
+    let diff = r["fix"]["diff"].as_str().unwrap();
+    assert!(diff.contains("+        if workflow.patched(\"refund-fraud-check\"):\n+            ...  # the patched code") && diff.contains("+        else:\n+            return await"), "{diff}");
+    assert!(!diff.contains("deprecate_patch"), "{diff}");
+    fix_applies_and_parses("refund_patched", &root().join(v2), diff, &root().join(".venv"));
+}

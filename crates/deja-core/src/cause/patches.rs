@@ -93,6 +93,31 @@ pub(crate) fn find(inp: &Inputs<'_>) -> Option<(Cause, Option<Fix>)> {
     let site = inp.divergence.and_then(|d| d.1).or_else(|| inp.outcome.frames.last());
     let (file, line) = at(site);
     details.push("step: this history is at step 1 of 3 (recorded with patched() true); the code is at step 3 (call removed)".into());
+    if let Some((recorded, emitted)) = old_branch_kept(inp, *event) {
+        // The code kept the branch for histories *without* the marker: deprecate_patch
+        // alone would still diverge on the command after it.
+        let message = format!(
+            "history recorded patch '{id}' (event {event}) and then took the patched branch ({recorded}), but the code no longer calls \
+             workflow.patched(\"{id}\") and runs the other branch ({emitted}): the patched code was removed while workflows that ran it are still open."
+        );
+        let diff = site.and_then(|s| {
+            let lines: Vec<String> = std::fs::read_to_string(&s.file).ok()?.lines().map(str::to_string).collect();
+            let (a, b) = super::fix::statement(&lines, s.line as usize);
+            let current: Vec<String> = lines.get(a - 1..b)?.to_vec();
+            let base = current.first().map(|l| l[..l.len() - l.trim_start().len()].to_string())?;
+            let patched = vec![format!("{base}...  # the patched code (it issued {recorded})")];
+            super::fix::replace_diff(&s.file, a as u32, b as u32, &super::fix::patched_block(id, &base, &patched, &current))
+        });
+        let fix = Fix {
+            text: format!(
+                "Restore `if workflow.patched(\"{id}\"):` with the patched code (it issued {recorded}) and keep the current code under `else:`. \
+                 This history took the patched branch, so `deprecate_patch` alone would not replay it. If the patched behaviour is meant to go, \
+                 wait until no open workflow has the marker before removing it."
+            ),
+            diff,
+        };
+        return Some((Cause { kind: CauseKind::PatchRemoved, file, line, changed_lines: Vec::new(), message, details, hunk: None, baseline: String::new() }, Some(fix)));
+    }
     let message = format!(
         "history recorded patch '{id}' (event {event}) but the code no longer calls workflow.patched(\"{id}\"): \
          the call was removed while histories recorded with it are still replayed. Removing a patch takes three deploys: \
@@ -113,4 +138,21 @@ pub(crate) fn find(inp: &Inputs<'_>) -> Option<(Cause, Option<Fix>)> {
         diff,
     };
     Some((Cause { kind: CauseKind::PatchRemoved, file, line, changed_lines: Vec::new(), message, details, hunk: None, baseline: String::new() }, Some(fix)))
+}
+
+/// When the first command history recorded after the marker `event` is not what the code
+/// issues there, the code runs the unpatched branch: (what history recorded, what the code
+/// issues instead).
+fn old_branch_kept(inp: &Inputs<'_>, event: i64) -> Option<(String, String)> {
+    use crate::diff::RowStatus;
+    let rows = &inp.alignment.rows;
+    let at = rows.iter().position(|r| r.recorded.as_ref().is_some_and(|x| x.event_id == event))?;
+    let next = rows[at + 1..].iter().find(|r| r.status != RowStatus::Skipped && r.recorded.is_some())?;
+    if next.status == RowStatus::Match {
+        return None;
+    }
+    let rec = next.recorded.as_ref()?;
+    let recorded = format!("event {} {} {}", rec.event_id, rec.item.event_type, rec.item.label);
+    let emitted = next.emitted.as_ref().map_or_else(|| "nothing".to_string(), |e| format!("{} {}", e.item.command, e.item.label));
+    Some((recorded, emitted))
 }
