@@ -6,7 +6,7 @@ use std::io::Write;
 use deja_core::model::replay::ReplayReport;
 
 use super::vocab::display_path;
-use crate::style::{Styles, Untrusted, escape_terminal, paint};
+use crate::style::{Styles, Untrusted, escape_block, escape_terminal, paint};
 
 /// Print the cause and fix blocks (nothing when the report has no cause).
 pub fn print_cause(w: &mut dyn Write, r: &ReplayReport, st: &Styles) -> std::io::Result<()> {
@@ -19,7 +19,7 @@ pub fn print_cause(w: &mut dyn Write, r: &ReplayReport, st: &Styles) -> std::io:
     writeln!(w, "  {} {}{at}", paint(st.bold, "cause:"), paint(st.fail, c.kind.words()))?;
     print_wrapped(w, &c.message)?;
     for d in &c.details {
-        writeln!(w, "    {}", paint(st.dim, escape_terminal(d)))?;
+        writeln!(w, "    {}", paint(st.dim, safe(d)))?;
     }
     if !c.changed_lines.is_empty() {
         writeln!(w, "    {}", paint(st.bold, "changed lines that ran before the divergence:"))?;
@@ -32,14 +32,14 @@ pub fn print_cause(w: &mut dyn Write, r: &ReplayReport, st: &Styles) -> std::io:
             if !cl.read_at.is_empty() {
                 line.push_str(&format!("  read at {}", cl.read_at.iter().map(|l| format!(":{l}")).collect::<Vec<_>>().join(", ")));
             }
-            writeln!(w, "      {}", escape_terminal(&line))?;
+            writeln!(w, "      {}", safe(&line))?;
         }
     }
     if let Some(h) = &c.hunk {
         print_diff(w, h, st)?;
     }
     if !c.baseline.is_empty() {
-        writeln!(w, "    {}", paint(st.dim, escape_terminal(&c.baseline)))?;
+        writeln!(w, "    {}", paint(st.dim, safe(&c.baseline)))?;
     }
     if let Some(f) = &r.fix {
         writeln!(w)?;
@@ -52,12 +52,18 @@ pub fn print_cause(w: &mut dyn Write, r: &ReplayReport, st: &Styles) -> std::io:
     Ok(())
 }
 
+/// One line of untrusted text: control characters (line breaks too) escaped, and a line
+/// GitHub would read as a workflow command (`::…` after the indent) defused.
+fn safe(s: &str) -> String {
+    escape_block(&escape_terminal(s)).into_owned()
+}
+
 /// Untrusted text in lines of 100 columns, each paragraph (line of `text`) escaped alone so
 /// its line breaks stay line breaks.
 fn print_wrapped(w: &mut dyn Write, text: &str) -> std::io::Result<()> {
     for para in text.split('\n') {
         for l in wrap(&escape_terminal(para), 100) {
-            writeln!(w, "    {l}")?;
+            writeln!(w, "    {}", escape_block(&l))?;
         }
     }
     Ok(())
@@ -65,7 +71,7 @@ fn print_wrapped(w: &mut dyn Write, text: &str) -> std::io::Result<()> {
 
 fn print_diff(w: &mut dyn Write, d: &str, st: &Styles) -> std::io::Result<()> {
     for l in d.lines() {
-        let text = escape_terminal(l);
+        let text = safe(l);
         let style = if l.starts_with("+++") || l.starts_with("---") || l.starts_with("@@") {
             st.dim
         } else if l.starts_with('+') {
@@ -109,6 +115,21 @@ mod tests {
         print_wrapped(&mut out, "signal 'a\x1b]0;x\x07' here\nsecond").unwrap();
         let out = String::from_utf8(out).unwrap();
         assert_eq!(out, "    signal 'a\\x1b]0;x\\x07' here\n    second\n");
+    }
+
+    #[test]
+    fn a_line_github_would_read_as_a_command_is_defused() {
+        // A signal name with "\r\n::error::" in it: the paragraph after the break, a
+        // wrapped line and a diff line must not start with `::`.
+        let mut out = Vec::new();
+        print_wrapped(&mut out, "no handler named 'sig-\r\n::error::x' here").unwrap();
+        print_wrapped(&mut out, &format!("{} ::warning::y", "w".repeat(99))).unwrap();
+        print_diff(&mut out, " ::error::z\n+::add-mask::s", &Styles::default()).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        for l in out.lines() {
+            assert!(!l.trim_start().starts_with("::"), "{l:?} in\n{out}");
+        }
+        assert!(out.contains("\\x3a:error::x"), "{out}");
     }
 
     #[test]
