@@ -123,55 +123,46 @@ async def record(gen) -> dict[str, str]:
     from temporalio.worker import Worker
 
     HIST.mkdir(parents=True, exist_ok=True)
-    import tempfile
+    async with gen.dev_server("deja-causes-") as (_server, client):
+        q = "deja-causes"
+        async with Worker(client, task_queue=q, workflows=wfs.ALL_WORKFLOWS, activities=acts.ALL_ACTIVITIES, debug_mode=True):
+            async def start(fn, arg, wid):
+                return await client.start_workflow(fn, arg, id=wid, task_queue=q)
 
-    with tempfile.TemporaryDirectory(prefix="deja-causes-") as tmp:
-        server = gen.DevServer(Path(tmp))
-        gen._SERVERS.append(server)
-        server.start()
-        try:
-            client = await server.connect()
-            q = "deja-causes"
-            async with Worker(client, task_queue=q, workflows=wfs.ALL_WORKFLOWS, activities=acts.ALL_ACTIVITIES, debug_mode=True):
-                async def start(fn, arg, wid):
-                    return await client.start_workflow(fn, arg, id=wid, task_queue=q)
-
-                runs = {}
-                h = await start(wfs.OrderWorkflow.run, "order-1", "cause-order-1")
-                await h.result()
-                runs["order"] = h
-                h = await start(wfs.CartWorkflow.run, "ann@example.com", "cause-cart-1")
-                await h.signal(wfs.CartWorkflow.add_item, "SKU-1")
-                await asyncio.sleep(0.3)
-                await h.signal(wfs.CartWorkflow.add_item, "SKU-2")
-                await asyncio.sleep(0.3)
-                await h.signal(wfs.CartWorkflow.checkout)
-                await h.result()
-                runs["cart"] = h
-                h = await start(wfs.AddressWorkflow.run, "order-2", "cause-address-1")
-                await asyncio.sleep(0.3)
-                await h.execute_update(wfs.AddressWorkflow.set_address, "12 baker street")
-                await h.result()
-                runs["address"] = h
-                h = await start(wfs.RefundWorkflow.run, "RF-1", "cause-refund-1")
-                await h.result()
-                runs["refund"] = h
-                h = await start(wfs.BillingWorkflow.run, "cust-1", "cause-billing-1")
-                await h.result()
-                runs["billing"] = h
-                h = await start(wfs.ReportWorkflow.run, "weekly", "cause-report-1")
-                await h.result()
-                runs["report"] = h
-                files = {}
-                for name, h in runs.items():
-                    hist = await h.fetch_history()
-                    gen.check_clean(name, hist)
-                    p = HIST / f"{name}.json"
-                    p.write_text(hist.to_json() + "\n")
-                    files[name] = p
-                return files
-        finally:
-            server.stop()
+            runs = {}
+            h = await start(wfs.OrderWorkflow.run, "order-1", "cause-order-1")
+            await h.result()
+            runs["order"] = h
+            h = await start(wfs.CartWorkflow.run, "ann@example.com", "cause-cart-1")
+            await h.signal(wfs.CartWorkflow.add_item, "SKU-1")
+            await asyncio.sleep(0.3)
+            await h.signal(wfs.CartWorkflow.add_item, "SKU-2")
+            await asyncio.sleep(0.3)
+            await h.signal(wfs.CartWorkflow.checkout)
+            await h.result()
+            runs["cart"] = h
+            h = await start(wfs.AddressWorkflow.run, "order-2", "cause-address-1")
+            await asyncio.sleep(0.3)
+            await h.execute_update(wfs.AddressWorkflow.set_address, "12 baker street")
+            await h.result()
+            runs["address"] = h
+            h = await start(wfs.RefundWorkflow.run, "RF-1", "cause-refund-1")
+            await h.result()
+            runs["refund"] = h
+            h = await start(wfs.BillingWorkflow.run, "cust-1", "cause-billing-1")
+            await h.result()
+            runs["billing"] = h
+            h = await start(wfs.ReportWorkflow.run, "weekly", "cause-report-1")
+            await h.result()
+            runs["report"] = h
+            files = {}
+            for name, h in runs.items():
+                hist = await h.fetch_history()
+                gen.check_clean(name, hist)
+                p = HIST / f"{name}.json"
+                p.write_text(hist.to_json() + "\n")
+                files[name] = p
+            return files
 
 
 async def sdk_verdict(path: Path, code_dir: Path) -> str:

@@ -18,7 +18,6 @@ import asyncio
 import importlib.util
 import json
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 
@@ -197,45 +196,38 @@ async def sdk_verdict(module_path: Path, history: WorkflowHistory) -> str:
     return "pass" if result.replay_failure is None else f"fail: {result.replay_failure}"
 
 
-async def generate(DevServer, servers: list, out: Path | None) -> int:
+async def generate(dev_server, out: Path | None) -> int:
     out = out or DEFAULT_OUT
     code = out / "code" / "drift_workflows.py"
     code_v2 = out / "code_v2" / "drift_workflows.py"
     m = load_module(code, "drift_workflows")
-    with tempfile.TemporaryDirectory(prefix="deja-drift-") as tmp:
-        server = DevServer(Path(tmp))
-        servers.append(server)
-        server.start()
-        try:
-            client = await server.connect()
-            # The search attribute the fixture upserts (a dev server has no custom ones).
-            await client.operator_service.add_search_attributes(
-                AddSearchAttributesRequest(
-                    namespace="default", search_attributes={"DejaTier": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD}
+    async with dev_server("deja-drift-") as (_server, client):
+        # The search attribute the fixture upserts (a dev server has no custom ones).
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace="default", search_attributes={"DejaTier": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD}
+            )
+        )
+        # The Nexus endpoint NexusInputWorkflow calls, served by this worker's queue.
+        await client.operator_service.create_nexus_endpoint(
+            CreateNexusEndpointRequest(
+                spec=EndpointSpec(
+                    name="deja-drift-endpoint",
+                    target=EndpointTarget(
+                        worker=EndpointTarget.Worker(namespace="default", task_queue=TASK_QUEUE)
+                    ),
                 )
             )
-            # The Nexus endpoint NexusInputWorkflow calls, served by this worker's queue.
-            await client.operator_service.create_nexus_endpoint(
-                CreateNexusEndpointRequest(
-                    spec=EndpointSpec(
-                        name="deja-drift-endpoint",
-                        target=EndpointTarget(
-                            worker=EndpointTarget.Worker(namespace="default", task_queue=TASK_QUEUE)
-                        ),
-                    )
-                )
-            )
-            worker = Worker(client, task_queue=TASK_QUEUE, workflows=m.ALL_WORKFLOWS, activities=m.ALL_ACTIVITIES,
-                            nexus_service_handlers=[QuoteHandler()], debug_mode=True)  # fmt: skip
-            async with worker:
-                t0 = time.monotonic()
-                fixtures = await record(client, m)
-                print(f"ran {len(fixtures)} drift scenarios in {time.monotonic() - t0:.1f}s", flush=True)
-                histories = {}
-                for f in fixtures:
-                    histories[f.name] = await client.get_workflow_handle(f.workflow_id, run_id=f.run_id).fetch_history()
-        finally:
-            server.stop()
+        )
+        worker = Worker(client, task_queue=TASK_QUEUE, workflows=m.ALL_WORKFLOWS, activities=m.ALL_ACTIVITIES,
+                        nexus_service_handlers=[QuoteHandler()], debug_mode=True)  # fmt: skip
+        async with worker:
+            t0 = time.monotonic()
+            fixtures = await record(client, m)
+            print(f"ran {len(fixtures)} drift scenarios in {time.monotonic() - t0:.1f}s", flush=True)
+            histories = {}
+            for f in fixtures:
+                histories[f.name] = await client.get_workflow_handle(f.workflow_id, run_id=f.run_id).fetch_history()
 
     # Everything is verified before anything is written: an interrupted run leaves the
     # committed fixtures as they were.

@@ -177,29 +177,36 @@ class DevServer:
 
 
 @contextlib.asynccontextmanager
-async def dev_server_and_worker(max_concurrent_activities: int = 200):
-    """Yield (server, client) with a worker for all sample code running."""
-    with tempfile.TemporaryDirectory(prefix="deja-devserver-") as tmp:
+async def dev_server(prefix: str = "deja-devserver-"):
+    """Yield (server, client): a throw-away dev server in a temp dir, stopped on the way out
+    (and by `cancel_on_sigterm`, through `_SERVERS`). Every generator sub-command uses it."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         server = DevServer(Path(tmp))
         _SERVERS.append(server)
         server.start()
         try:
-            client = await server.connect()
-            worker = Worker(
-                client,
-                task_queue=TASK_QUEUE,
-                workflows=wfs.ALL_WORKFLOWS,
-                activities=acts.ALL_ACTIVITIES,
-                max_concurrent_activities=max_concurrent_activities,
-                max_concurrent_activity_task_polls=8,
-                # No 2 s deadlock detector: on a loaded machine a slow first
-                # activation must not put a WorkflowTaskFailed into the histories.
-                debug_mode=True,
-            )
-            async with worker:
-                yield server, client
+            yield server, await server.connect()
         finally:
             server.stop()
+
+
+@contextlib.asynccontextmanager
+async def dev_server_and_worker(max_concurrent_activities: int = 200):
+    """Yield (server, client) with a worker for all sample code running."""
+    async with dev_server() as (server, client):
+        worker = Worker(
+            client,
+            task_queue=TASK_QUEUE,
+            workflows=wfs.ALL_WORKFLOWS,
+            activities=acts.ALL_ACTIVITIES,
+            max_concurrent_activities=max_concurrent_activities,
+            max_concurrent_activity_task_polls=8,
+            # No 2 s deadlock detector: on a loaded machine a slow first
+            # activation must not put a WorkflowTaskFailed into the histories.
+            debug_mode=True,
+        )
+        async with worker:
+            yield server, client
 
 
 # ---------------------------------------------------------------------------
@@ -663,31 +670,24 @@ def multi_worker() -> int:
         return [c for c in vars(mod).values() if isinstance(c, type) and hasattr(c, "__temporal_workflow_definition")]
 
     async def record() -> None:
-        with tempfile.TemporaryDirectory(prefix="deja-devserver-") as tmp:
-            server = DevServer(Path(tmp))
-            _SERVERS.append(server)
-            server.start()
-            try:
-                client = await server.connect()
-                queues = sorted({(svc, tq) for svc, tq, *_ in MULTI_RUNS})
-                workers = [
-                    Worker(client, task_queue=tq, workflows=workflow_classes(services[svc][0]), activities=services[svc][1].ALL, debug_mode=True)
-                    for svc, tq in queues
-                ]
-                async with contextlib.AsyncExitStack() as stack:
-                    for w in workers:
-                        await stack.enter_async_context(w)
-                    for svc, tq, wf_type, arg, rel_path in MULTI_RUNS:
-                        wid = f"{svc}-{wf_type}-{arg}"
-                        handle = await client.start_workflow(wf_type, arg, id=wid, task_queue=tq)
-                        await handle.result()
-                        hist = await handle.fetch_history()
-                        out = MULTI_DIR / rel_path
-                        out.parent.mkdir(parents=True, exist_ok=True)
-                        out.write_text(hist.to_json())
-                        print(f"  {rel_path}: {len(hist.events)} events ({wf_type} on {tq})")
-            finally:
-                server.stop()
+        async with dev_server() as (_server, client):
+            queues = sorted({(svc, tq) for svc, tq, *_ in MULTI_RUNS})
+            workers = [
+                Worker(client, task_queue=tq, workflows=workflow_classes(services[svc][0]), activities=services[svc][1].ALL, debug_mode=True)
+                for svc, tq in queues
+            ]
+            async with contextlib.AsyncExitStack() as stack:
+                for w in workers:
+                    await stack.enter_async_context(w)
+                for svc, tq, wf_type, arg, rel_path in MULTI_RUNS:
+                    wid = f"{svc}-{wf_type}-{arg}"
+                    handle = await client.start_workflow(wf_type, arg, id=wid, task_queue=tq)
+                    await handle.result()
+                    hist = await handle.fetch_history()
+                    out = MULTI_DIR / rel_path
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    out.write_text(hist.to_json())
+                    print(f"  {rel_path}: {len(hist.events)} events ({wf_type} on {tq})")
 
     asyncio.run(cancel_on_sigterm(record()))
 
@@ -749,7 +749,7 @@ def main() -> int:
             import drift_fixtures
 
             # SIGTERM cancels it like Ctrl-C, so its dev server is stopped on the way out.
-            return asyncio.run(cancel_on_sigterm(drift_fixtures.generate(DevServer, _SERVERS, args.out)))
+            return asyncio.run(cancel_on_sigterm(drift_fixtures.generate(dev_server, args.out)))
         if args.command == "causes":
             import causes
 
