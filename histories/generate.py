@@ -639,6 +639,36 @@ async def corpus(count: int, out: Path, concurrency: int, seed: int) -> None:
         )
 
 
+async def populate(address: str, count: int, concurrency: int, seed: int) -> None:
+    """Run `count` corpus workflows on the server at `address` (a worker for the sample
+    code runs meanwhile) and leave them there: the workload `tests/shadow.rs` shadows.
+    Prints one JSON line: how many runs (continue-as-new runs included) were recorded."""
+    client = await Client.connect(address)
+    rng = random.Random(seed)
+    rngs = [random.Random(rng.random()) for _ in range(count)]
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with sem:
+            await corpus_run(client, i, rngs[i])
+
+    worker = Worker(
+        client,
+        task_queue=TASK_QUEUE,
+        workflows=wfs.ALL_WORKFLOWS,
+        activities=acts.ALL_ACTIVITIES,
+        max_concurrent_activities=400,
+        max_concurrent_activity_task_polls=8,
+        debug_mode=True,
+    )
+    async with worker:
+        await asyncio.gather(*(one(i) for i in range(count)))
+    runs = 0
+    async for _ in client.list_workflows(f"TaskQueue = '{TASK_QUEUE}'"):
+        runs += 1
+    print(json.dumps({"workflows": count, "runs": runs, "task_queue": TASK_QUEUE}))
+
+
 # ---------------------------------------------------------------------------
 # multi-worker: tests/fixtures/multi_worker/ (three services, clashing type names)
 # ---------------------------------------------------------------------------
@@ -732,6 +762,11 @@ def main() -> int:
     k = sub.add_parser("causes", help="record tests/fixtures/causes/ (histories, variants, manifest) only")
     k.add_argument("--no-record", action="store_true", help="keep the histories; rewrite variants and manifest")
     sub.add_parser("multi-worker", help="record tests/fixtures/multi_worker/ (writes only that folder)")
+    pp = sub.add_parser("populate", help="run corpus workflows on an existing server and leave them there (tests/shadow.rs)")
+    pp.add_argument("--address", required=True)
+    pp.add_argument("--count", type=int, default=200)
+    pp.add_argument("--concurrency", type=int, default=64)
+    pp.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
     if not TEMPORAL_CLI.exists():
@@ -756,6 +791,9 @@ def main() -> int:
             return causes.main(sys.modules[__name__], record_histories=not args.no_record)
         if args.command == "multi-worker":
             return multi_worker()
+        if args.command == "populate":
+            asyncio.run(cancel_on_sigterm(populate(args.address, args.count, args.concurrency, args.seed)))
+            return 0
         if args.command == "corpus":
             asyncio.run(cancel_on_sigterm(corpus(args.count, args.out, args.concurrency, args.seed)))
             return 0

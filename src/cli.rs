@@ -42,6 +42,9 @@ pub enum Command {
     Debug(DebugArgs),
     /// Download histories from a Temporal server.
     Fetch(FetchArgs),
+    /// Replay production continuously on your own Temporal cluster: a worker fleet runs
+    /// deja's shadow workflow, which samples a visibility query and replays in batches.
+    Shadow(ShadowArgs),
     /// Internal: time loading a history (for `make bench`).
     #[command(hide = true, name = "__load-bench")]
     LoadBench {
@@ -251,6 +254,120 @@ pub struct FetchArgs {
 
 #[derive(Debug, Args)]
 pub struct WorkerArgs {}
+
+#[derive(Debug, Args)]
+#[command(after_long_help = crate::commands::shadow::AFTER_LONG_HELP)]
+pub struct ShadowArgs {
+    #[command(subcommand)]
+    pub command: ShadowCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ShadowCommand {
+    /// Run a shadow worker: the SDK's own Worker, in deja's interpreter with your workflow
+    /// code loaded, polling TQ (the shadow workflow, listing) and TQ-replay (replay
+    /// batches, one at a time per process). Run as many as you like, anywhere; stops on
+    /// SIGINT/SIGTERM (an unfinished batch is retried on another worker).
+    Worker(ShadowWorkerArgs),
+    /// Start a shadow run on the workers of TQ and print its workflow id.
+    Start(ShadowStartArgs),
+    /// Progress, counts and grouped failures of a shadow run (read through a query).
+    Status(ShadowStatusArgs),
+    /// Stop a shadow run: the replays in flight are cancelled; the totals so far stay.
+    Stop(ShadowStopArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShadowWorkerArgs {
+    /// Task queue of the shadow run (replay batches use TQ-replay).
+    #[arg(long, value_name = "TQ")]
+    pub task_queue: String,
+    #[command(flatten)]
+    pub code: WorkflowArgs,
+    #[command(flatten)]
+    pub server: deja_fetch::ConnectionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ShadowStartArgs {
+    /// Task queue the shadow workers poll.
+    #[arg(long, value_name = "TQ")]
+    pub task_queue: String,
+    /// Visibility query choosing the runs to replay, e.g.
+    /// "WorkflowType='Order' AND CloseTime > '2026-11-01T00:00:00Z'" (default: every run).
+    #[arg(long, value_name = "QUERY", default_value = "")]
+    pub query: String,
+    /// Fraction of the matching runs to replay (0–1), chosen by a hash of the run id.
+    #[arg(long, value_name = "F", default_value_t = 1.0)]
+    pub sample_rate: f64,
+    /// Replay activities (batches) in flight at once across the fleet.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub concurrency: u32,
+    /// Runs per replay activity.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub batch_size: u32,
+    /// Stop after replaying this many runs.
+    #[arg(long, value_name = "N")]
+    pub max: Option<u64>,
+    /// Stop after this long (e.g. 30m, 2h, 1d); replays in flight still count.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub expire: Option<std::time::Duration>,
+    /// Start over after each pass through the query (with --interval between passes).
+    #[arg(long)]
+    pub continuous: bool,
+    /// With --continuous: pause between passes.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1h")]
+    pub interval: std::time::Duration,
+    /// A replay activity whose worker sent no heartbeat for this long is retried elsewhere.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+    pub heartbeat_timeout: std::time::Duration,
+    /// Workflow id of the run (default: deja-shadow-<time>).
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+    /// Follow the run with a progress bar, then exit like `deja check` (0/1/2).
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: write the final aggregate as JSON (`deja.shadow/v1`) here.
+    #[arg(long, value_name = "FILE", requires = "wait")]
+    pub json: Option<PathBuf>,
+    /// With --wait: write a JUnit XML report here (a test case per failing run).
+    #[arg(long, value_name = "FILE", requires = "wait")]
+    pub junit: Option<PathBuf>,
+    /// Runs per visibility page.
+    #[arg(long, value_name = "N", default_value_t = 1000, hide = true)]
+    pub page_size: u32,
+    /// Continue-as-new once the shadow workflow's history has this many events.
+    #[arg(long, value_name = "EVENTS", default_value_t = 5000, hide = true)]
+    pub continue_as_new_after: u64,
+    #[command(flatten)]
+    pub server: deja_fetch::ConnectionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ShadowStatusArgs {
+    /// Workflow id of the shadow run (printed by `deja shadow start`).
+    pub id: String,
+    /// Print the aggregate as JSON (`deja.shadow/v1`) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub server: deja_fetch::ConnectionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ShadowStopArgs {
+    /// Workflow id of the shadow run.
+    pub id: String,
+    #[command(flatten)]
+    pub server: deja_fetch::ConnectionArgs,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    if let Ok(secs) = s.parse::<f64>() {
+        return std::time::Duration::try_from_secs_f64(secs).map_err(|e| e.to_string());
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{e} (e.g. 30s, 10m, 2h, 1d)"))
+}
 
 fn parse_range(s: &str) -> Result<(i64, i64), String> {
     let (a, b) = s.split_once("..").ok_or_else(|| format!("expected A..B, got `{s}`"))?;

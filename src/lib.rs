@@ -15,6 +15,7 @@ mod commands;
 mod config;
 pub mod replay;
 mod report;
+mod shadow;
 mod source;
 mod style;
 mod tui;
@@ -72,6 +73,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Command::LoadBench { history, repeat } => load_bench(&history, repeat),
         Command::Worker(_) => commands::check::worker(),
         Command::Fetch(args) => commands::fetch::run(args),
+        Command::Shadow(args) => commands::shadow::run(args, cli.verbose, cli.color),
     }
 }
 

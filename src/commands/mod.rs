@@ -5,6 +5,7 @@ pub mod check;
 pub mod debug;
 pub mod fetch;
 pub mod replay;
+pub mod shadow;
 pub mod show;
 pub mod version;
 pub mod workers;

@@ -233,6 +233,38 @@ impl Interpreter {
     }
 }
 
+/// `deja shadow worker`: run the harness's shadow worker (`deja_harness.shadow.serve`, the
+/// SDK's own `Worker`s) in this interpreter until SIGINT/SIGTERM. `analyse(history bytes,
+/// workflow id, run id)` is the replay activity's Rust half — it replays with the session
+/// it owns, so it is called (from the activity's executor thread) with the GIL released
+/// around the Rust work; `ready` gets a JSON line once both workers poll. Must be called on
+/// the thread that started Python (asyncio's signal handlers need the main thread).
+impl Interpreter {
+    pub fn serve_shadow(
+        &self,
+        options_json: &str,
+        analyse: impl Fn(&[u8], &str, &str) -> String + Send + Sync + 'static,
+        ready: impl Fn(&str) + Send + Sync + 'static,
+    ) -> Result<(), EmbedError> {
+        Python::attach(|py| {
+            let analyse = pyo3::types::PyCFunction::new_closure(py, None, None, move |args, _kw| -> PyResult<String> {
+                let bytes = args.get_item(0)?.cast::<PyBytes>()?.as_bytes().to_vec();
+                let (wid, rid): (String, String) = (args.get_item(1)?.extract()?, args.get_item(2)?.extract()?);
+                Ok(args.py().detach(|| analyse(&bytes, &wid, &rid)))
+            })
+            .map_err(|e| python_error(py, e))?;
+            let ready = pyo3::types::PyCFunction::new_closure(py, None, None, move |args, _kw| -> PyResult<()> {
+                ready(&args.get_item(0)?.extract::<String>()?);
+                Ok(())
+            })
+            .map_err(|e| python_error(py, e))?;
+            let shadow = py.import("deja_harness.shadow").map_err(|e| python_error(py, e))?;
+            shadow.call_method1("serve", (options_json, analyse, ready)).map_err(|e| python_error(py, e))?;
+            Ok(())
+        })
+    }
+}
+
 /// A loaded set of workflows with its replayer, ready to replay many histories.
 pub struct Session {
     session: Py<PyAny>,

@@ -21,6 +21,7 @@ pub mod github;
 pub mod json;
 pub mod junit;
 pub mod replay_text;
+pub mod shadow;
 pub mod show;
 pub mod vocab;
 pub mod workers;

@@ -41,6 +41,7 @@
 
 pub mod args;
 pub mod client;
+pub mod control;
 pub mod config;
 pub mod download;
 pub mod error;
