@@ -95,6 +95,8 @@ def _new_state(params: dict, now: float) -> dict:
         "calls": {"list": 0, "fetch": 0},
         "groups": {},
         "groups_dropped": 0,
+        "retried_batches": 0,
+        "resumed_runs": 0,
         "pending": [],
         "next_batch": 0,
         "runs": 1,
@@ -108,6 +110,9 @@ def merge(s: dict, batch: dict, result: dict | None, error: str | None) -> None:
     examples = result.get("examples", {}) if result else {}
     if result:
         s["calls"]["fetch"] += result.get("fetch_calls", 0)
+        if result.get("attempt", 1) > 1:
+            s["retried_batches"] = s.get("retried_batches", 0) + 1
+            s["resumed_runs"] = s.get("resumed_runs", 0) + result.get("resumed", 0)
     # A batch that failed for good: every run in it is an error row, none is lost.
     if error is not None:
         rows = [
@@ -283,6 +288,7 @@ class ShadowWorkflow:
                 while s["pending"] and len(self._inflight) < concurrency:
                     batch = s["pending"].pop(0)
                     self._inflight[batch["id"]] = batch
+                    self._tasks = [t for t in self._tasks if not t.done()]
                     self._tasks.append(asyncio.create_task(self._replay(batch)))
                 if not self._inflight and not self._finished:
                     if s["pending"] or not s["listing_done"]:
@@ -405,6 +411,8 @@ class ShadowActivities:
         details = list(info.heartbeat_details or [])
         if details and isinstance(details[0], dict) and details[0].get("batch") == batch["id"]:
             done = details[0]
+            done["resumed"] = len(done["rows"])
+        done["attempt"] = info.attempt
         loop = asyncio.get_running_loop()
         for workflow_id, run_id, workflow_type in batch["runs"][len(done["rows"]) :]:
             activity.heartbeat(done)

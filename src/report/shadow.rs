@@ -83,6 +83,9 @@ pub fn text(id: &str, a: &Aggregate, now: f64, examples: bool, st: &Styles) -> S
         counts.push(format!("{} with drift ({} failing)", paint(st.warn, a.drift), a.drift_failed));
     }
     let _ = writeln!(o, "  {}", counts.join(" · "));
+    if a.retried_batches > 0 {
+        let _ = writeln!(o, "  {} batches retried after a worker was lost or stopped ({} runs resumed from their heartbeat)", a.retried_batches, a.resumed_runs);
+    }
     let fetched = a.replayed.saturating_sub(a.unavailable).max(1);
     let _ = writeln!(
         o,

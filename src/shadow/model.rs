@@ -89,6 +89,10 @@ pub struct Aggregate {
     pub calls: Calls,
     pub groups: BTreeMap<String, Group>,
     pub groups_dropped: u64,
+    /// Batches that completed on a later attempt (their worker was lost or stopped), and
+    /// the runs those attempts took over from the last heartbeat instead of replaying again.
+    pub retried_batches: u64,
+    pub resumed_runs: u64,
     /// Workflow runs in the continue-as-new chain so far.
     pub runs: u64,
 }
