@@ -414,6 +414,8 @@ class ShadowActivities:
             done["resumed"] = len(done["rows"])
         done["attempt"] = info.attempt
         loop = asyncio.get_running_loop()
+        hb = info.heartbeat_timeout.total_seconds() if info.heartbeat_timeout else 30.0
+        beat_every = max(0.2, min(5.0, hb / 3))
         for workflow_id, run_id, workflow_type in batch["runs"][len(done["rows"]) :]:
             activity.heartbeat(done)
             try:
@@ -437,7 +439,7 @@ class ShadowActivities:
             fut = loop.run_in_executor(self.executor, self.analyse, history, workflow_id, run_id)
             while True:
                 try:
-                    result = json.loads(await asyncio.wait_for(asyncio.shield(fut), timeout=5))
+                    result = json.loads(await asyncio.wait_for(asyncio.shield(fut), timeout=beat_every))
                     break
                 except asyncio.TimeoutError:
                     activity.heartbeat(done)

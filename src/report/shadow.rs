@@ -95,7 +95,7 @@ pub fn text(id: &str, a: &Aggregate, now: f64, examples: bool, st: &Styles) -> S
     if a.groups.is_empty() {
         return o;
     }
-    let _ = writeln!(o, "\n{}", paint(st.bold, "Failures by cause (largest first):"));
+    let _ = writeln!(o, "\n{}", paint(st.bold, "Not replayed clean, by cause (largest first):"));
     for (sig, g) in a.groups_by_size() {
         let _ = writeln!(o, "  {} {}×  {}  {}", paint(st.fail, "✗"), g.count, Untrusted(sig), paint(st.dim, format!("({})", Untrusted(&g.verdict))));
         if let Some(ex) = &g.example {
@@ -134,7 +134,12 @@ pub fn write_junit(dest: &Path, id: &str, a: &Aggregate) -> Result<()> {
     suite.add_test_case(ok);
     for (sig, g) in a.groups_by_size() {
         for (wid, rid, wtype) in &g.histories {
-            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            // A run the server no longer had was not judged: skipped, not failed.
+            let mut status = if g.verdict == "unavailable" {
+                TestCaseStatus::skipped()
+            } else {
+                TestCaseStatus::non_success(NonSuccessKind::Failure)
+            };
             status.set_message(sig.as_str());
             status.set_type(g.verdict.as_str());
             if let Some(ex) = &g.example {

@@ -67,7 +67,7 @@ pub fn free_port() -> u16 {
 pub struct TestServer {
     pub address: String,
     pub port: u16,
-    _daemon: process::Daemon,
+    _daemon: Option<process::Daemon>,
     _dir: tempfile::TempDir,
 }
 
@@ -79,30 +79,7 @@ impl TestServer {
         // then the server exits and we try again with another one.
         for _ in 0..3 {
             let port = free_port();
-            let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-            let mut cmd = Command::new(&cli);
-            cmd.args([
-                "server",
-                "start-dev",
-                "--ip",
-                "127.0.0.1",
-                "--headless",
-                "--log-level",
-                "error",
-            ])
-            .arg("--port")
-            .arg(port.to_string())
-            .arg("--db-filename")
-            .arg(dir.path().join("db"))
-            .args([
-                "--sqlite-pragma",
-                "journal_mode=wal",
-                "--sqlite-pragma",
-                "synchronous=off",
-            ])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
+            let cmd = server_command(&cli, port, dir.path());
             let daemon = process::Daemon::spawn("temporal-dev-server", cmd)
                 .unwrap_or_else(|e| panic!("{e}"));
             let address = format!("127.0.0.1:{port}");
@@ -110,7 +87,7 @@ impl TestServer {
                 return TestServer {
                     address,
                     port,
-                    _daemon: daemon,
+                    _daemon: Some(daemon),
                     _dir: dir,
                 };
             }
@@ -126,12 +103,40 @@ impl TestServer {
         panic!("could not find a free port for the dev server");
     }
 
+    /// Stop the server (SIGTERM, as a deploy or crash would) and start it again on the same
+    /// port with the same database: what a client sees as the server going away and back.
+    pub fn restart(&mut self, down_for: Duration) {
+        let dir = self._dir.path().to_path_buf();
+        // Dropping the old daemon stops it (SIGTERM) before the new one binds the port.
+        self._daemon = None;
+        std::thread::sleep(down_for);
+        let daemon = process::Daemon::spawn("temporal-dev-server", server_command(&temporal_cli(), self.port, &dir)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(wait_ready(&self.address, &daemon, Duration::from_secs(30)), "the restarted dev server did not become ready");
+        self._daemon = Some(daemon);
+    }
+
     pub fn config(&self) -> ConnectionConfig {
         ConnectionConfig::new(self.address.clone(), "default")
     }
 }
 
 /// Ready = the frontend answers and the `default` namespace exists.
+/// `temporal server start-dev` on 127.0.0.1:`port`, its database and log in `dir`.
+fn server_command(cli: &Path, port: u16, dir: &Path) -> Command {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log")).unwrap();
+    let mut cmd = Command::new(cli);
+    cmd.args(["server", "start-dev", "--ip", "127.0.0.1", "--headless", "--log-level", "error"])
+        .arg("--port")
+        .arg(port.to_string())
+        .arg("--db-filename")
+        .arg(dir.join("db"))
+        .args(["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=off"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    cmd
+}
+
 fn wait_ready(address: &str, daemon: &process::Daemon, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     let rt = tokio::runtime::Builder::new_current_thread()
