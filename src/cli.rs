@@ -304,7 +304,7 @@ pub struct ShadowStartArgs {
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub concurrency: u32,
     /// Runs per replay activity.
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    #[arg(long, value_name = "N", default_value_t = 25)]
     pub batch_size: u32,
     /// Stop after replaying this many runs.
     #[arg(long, value_name = "N")]

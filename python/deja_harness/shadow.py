@@ -392,6 +392,7 @@ class ShadowActivities:
                 namespace=self.client.namespace,
                 execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
                 next_page_token=token,
+                maximum_page_size=1000,
             )
             resp = await self.client.workflow_service.get_workflow_execution_history(req, retry=True)
             calls += 1
@@ -413,57 +414,72 @@ class ShadowActivities:
             done = details[0]
             done["resumed"] = len(done["rows"])
         done["attempt"] = info.attempt
-        loop = asyncio.get_running_loop()
         hb = info.heartbeat_timeout.total_seconds() if info.heartbeat_timeout else 30.0
         beat_every = max(0.2, min(5.0, hb / 3))
-        for workflow_id, run_id, workflow_type in batch["runs"][len(done["rows"]) :]:
-            activity.heartbeat(done)
-            try:
-                history, calls = await self._fetch(workflow_id, run_id)
-                done["fetch_calls"] += calls
-            except RPCError as e:
-                if e.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.PERMISSION_DENIED):
-                    raise  # the server is away: the activity is retried
-                done["rows"].append(
-                    {
-                        "workflow_id": workflow_id,
-                        "run_id": run_id,
-                        "workflow_type": workflow_type,
-                        "verdict": "error",
-                        "error_kind": "unavailable",
-                        "signature": "history could not be fetched",
-                        "message": f"{e.status.name}: {e.message}"[:MAX_MESSAGE_CHARS],
-                    }
-                )
-                continue
-            fut = loop.run_in_executor(self.executor, self.analyse, history, workflow_id, run_id)
-            while True:
+        todo = batch["runs"][len(done["rows"]) :]
+        # The next history is fetched while this one replays (network and CPU overlap).
+        fetches = [asyncio.ensure_future(self._fetch(*todo[0][:2]))] if todo else []
+        try:
+            for i, (workflow_id, run_id, workflow_type) in enumerate(todo):
+                activity.heartbeat(done)
+                this = fetches[i]
+                if i + 1 < len(todo):
+                    fetches.append(asyncio.ensure_future(self._fetch(*todo[i + 1][:2])))
                 try:
-                    result = json.loads(await asyncio.wait_for(asyncio.shield(fut), timeout=beat_every))
-                    break
-                except asyncio.TimeoutError:
-                    activity.heartbeat(done)
-            sig = result.get("signature") or result["verdict"]
-            text = result.pop("text", None)
-            if text and sig not in done["examples"]:
-                done["examples"][sig] = text[:MAX_EXAMPLE_CHARS]
-            done["rows"].append(
-                {
-                    "workflow_id": workflow_id,
-                    "run_id": run_id,
-                    "workflow_type": result.get("workflow_type") or workflow_type,
-                    "verdict": result["verdict"],
-                    "error_kind": result.get("error_kind"),
-                    "signature": sig,
-                    "message": (result.get("message") or "")[:MAX_MESSAGE_CHARS],
-                    "drift": sorted({f.get("kind", "") for f in result.get("drift", [])}),
-                    "drift_failed": bool(result.get("drift_failed")),
-                    "events": result.get("events"),
-                    "seconds": result.get("seconds", 0.0),
-                }
-            )
-            activity.heartbeat(done)
+                    history, calls = await this
+                    done["fetch_calls"] += calls
+                except RPCError as e:
+                    if e.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.PERMISSION_DENIED):
+                        raise  # the server is away: the activity is retried
+                    done["rows"].append(
+                        {
+                            "workflow_id": workflow_id,
+                            "run_id": run_id,
+                            "workflow_type": workflow_type,
+                            "verdict": "error",
+                            "error_kind": "unavailable",
+                            "signature": "history could not be fetched",
+                            "message": f"{e.status.name}: {e.message}"[:MAX_MESSAGE_CHARS],
+                        }
+                    )
+                    continue
+                await self._replay_one(done, history, workflow_id, run_id, workflow_type, beat_every)
+        finally:
+            for f in fetches:
+                f.cancel()
         return done
+
+    async def _replay_one(self, done: dict, history: bytes, workflow_id: str, run_id: str, workflow_type: str, beat_every: float) -> None:
+        """Replay one history on the executor thread (Rust's `analyse`), heartbeating while it
+        runs, and add its row (and, for a new signature, its example report) to `done`."""
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(self.executor, self.analyse, history, workflow_id, run_id)
+        while True:
+            try:
+                result = json.loads(await asyncio.wait_for(asyncio.shield(fut), timeout=beat_every))
+                break
+            except asyncio.TimeoutError:
+                activity.heartbeat(done)
+        sig = result.get("signature") or result["verdict"]
+        text = result.pop("text", None)
+        if text and sig not in done["examples"]:
+            done["examples"][sig] = text[:MAX_EXAMPLE_CHARS]
+        done["rows"].append(
+            {
+                "workflow_id": workflow_id,
+                "run_id": run_id,
+                "workflow_type": result.get("workflow_type") or workflow_type,
+                "verdict": result["verdict"],
+                "error_kind": result.get("error_kind"),
+                "signature": sig,
+                "message": (result.get("message") or "")[:MAX_MESSAGE_CHARS],
+                "drift": sorted({f.get("kind", "") for f in result.get("drift", [])}),
+                "drift_failed": bool(result.get("drift_failed")),
+                "events": result.get("events"),
+                "seconds": result.get("seconds", 0.0),
+            }
+        )
+        activity.heartbeat(done)
 
 
 # ---------------------------------------------------------------------------
