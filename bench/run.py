@@ -9,6 +9,8 @@
 3. Start-up: a worker's start-up per step, and `deja check` vs `Replayer.replay_workflows`
    in one process on 50 small histories, idle and under load (bench/startup.py).
 4. `deja check` vs `Replayer.replay_workflows` in one process, if bench/check_bench.py exists.
+5. `deja fetch` vs the CLI and the SDK (bench/fetch_bench.py); `deja shadow` with one and
+   two worker processes vs the SDK and `deja check --query` (bench/shadow_bench.py).
 
 Prints a table of times and ratios. Benchmarks, not tests: nothing here fails on a number.
 """
@@ -90,7 +92,7 @@ def main() -> None:
     # 3. Start-up and small sets: 50 small histories, deja check vs one SDK process, idle
     #    and under load (bench/startup.py). 4. `deja check` vs one SDK process on the
     #    corpus; 5. `deja fetch` vs the CLI and the SDK.
-    for script in ("bench/startup.py", "bench/check_bench.py", "bench/fetch_bench.py"):
+    for script in ("bench/startup.py", "bench/check_bench.py", "bench/fetch_bench.py", "bench/shadow_bench.py"):
         if (ROOT / script).exists():
             print()
             args = ["--deja", str(DEJA)] if script in ("bench/check_bench.py", "bench/startup.py") else []

@@ -18,13 +18,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "CLI.md"
-COMMANDS = ("show", "replay", "check", "debug", "fetch")
+COMMANDS = ("show", "replay", "check", "debug", "fetch", "shadow", "shadow worker", "shadow start", "shadow status", "shadow stop")
 
 
 def help_text(deja: str, command: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "DEJA_"))}
     env["COLUMNS"] = "100"
-    return subprocess.run([deja, command, "--help"], capture_output=True, text=True, check=True, env=env).stdout
+    return subprocess.run([deja, *command.split(), "--help"], capture_output=True, text=True, check=True, env=env).stdout
 
 
 def main() -> int:

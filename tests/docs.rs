@@ -8,12 +8,12 @@ use common::*;
 #[test]
 fn cli_reference_matches_help() {
     let doc = std::fs::read_to_string(root().join("docs/CLI.md")).expect("docs/CLI.md");
-    for command in ["show", "replay", "check", "debug", "fetch"] {
+    for command in ["show", "replay", "check", "debug", "fetch", "shadow", "shadow worker", "shadow start", "shadow status", "shadow stop"] {
         let heading = format!("## deja {command}\n\n```\n");
         let start = doc.find(&heading).unwrap_or_else(|| panic!("docs/CLI.md has no '## deja {command}' block")) + heading.len();
         let block = &doc[start..start + doc[start..].find("```\n").expect("closing fence")];
         let mut c = deja();
-        c.args([command, "--help"]).env("COLUMNS", "100");
+        c.args(command.split(' ')).arg("--help").env("COLUMNS", "100");
         for (k, _) in std::env::vars() {
             if k.starts_with("TEMPORAL_") || k.starts_with("DEJA_") {
                 c.env_remove(k);
