@@ -7,6 +7,9 @@
 //! `make test-wheel` (part of `make test`): `cargo test --test wheel -- --ignored`.
 //! One venv for the whole binary, made on first use.
 
+#[path = "../crates/deja-fetch/tests/support/mod.rs"]
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -556,4 +559,60 @@ fn the_wheel_tests_say_how_to_run_them() {
     let make = std::fs::read_to_string(repo().join("Makefile")).unwrap();
     assert!(make.contains("cargo test --test wheel $(CARGO_JOBS) -- --ignored"), "make test-wheel runs them");
     assert!(make.contains("\t$(MAKE) test-wheel\n"), "make test runs test-wheel");
+}
+
+/// `deja shadow worker` from the wheel: the SDK's Worker in the venv's own interpreter,
+/// replaying a dev server's runs for a shadow run started by the standalone binary; SIGTERM
+/// stops it cleanly.
+#[test]
+#[ignore = "needs the wheel: run `make test-wheel`"]
+fn shadow_worker_through_the_wheel() {
+    let v = venv();
+    let server = support::TestServer::start();
+    let populate = Command::new(support::python())
+        .args(["histories/generate.py", "populate", "--address", &server.address, "--count", "24"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(populate.status.success(), "{:?}\n{}\n{}", populate.status, text(&populate.stdout), text(&populate.stderr));
+    let runs = serde_json::from_str::<serde_json::Value>(text(&populate.stdout).lines().last().unwrap()).unwrap()["runs"].as_u64().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("worker.log");
+    let mut worker = v
+        .cmd(&v.bin("deja"), repo())
+        .args(["shadow", "worker", "--task-queue", "wheel-shadow", "-w", "histories/code_v2/workflows.py", "--address", &server.address])
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(dir.path().join("worker.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(dir.path().join("worker.err")).unwrap_or_default().contains("polling") {
+        assert!(Instant::now() < deadline && worker.try_wait().unwrap().is_none(), "{}", std::fs::read_to_string(dir.path().join("worker.err")).unwrap_or_default());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let json = dir.path().join("shadow.json");
+    let start = Command::new(env!("CARGO_BIN_EXE_deja"))
+        .current_dir(repo())
+        .args(["shadow", "start", "--task-queue", "wheel-shadow", "--query", "TaskQueue = 'deja-samples'", "--wait", "--json"])
+        .arg(&json)
+        .args(["--address", &server.address])
+        .output()
+        .unwrap();
+    assert_eq!(start.status.code(), Some(1), "code_v2 breaks some runs:\n{}\n{}", text(&start.stdout), text(&start.stderr));
+    let agg: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(agg["replayed"].as_u64().unwrap(), runs, "{agg}");
+    assert!(agg["counts"]["nondeterminism"].as_u64().unwrap() > 0, "{agg}");
+    // SIGTERM: the SDK workers shut down and the process exits 0.
+    unsafe { libc::kill(worker.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = worker.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "the worker did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let err = std::fs::read_to_string(dir.path().join("worker.err")).unwrap_or_default();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.contains("deja shadow worker: stopped"), "{err}");
 }
