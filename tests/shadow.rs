@@ -228,6 +228,27 @@ fn a_worker_fleet_shadows_production_and_survives_a_killed_worker() {
     assert_eq!(s["state"], "cancelled");
     assert_eq!(counts_total(&s), s["replayed"].as_u64().unwrap());
 
+    // --expire: a continuous run waiting an hour for its next pass ends when it expires.
+    let started = deja()
+        .args(["shadow", "start", "--task-queue", "shadow-it", "--query", QUERY, "--id", "shadow-expire"])
+        .args(["--continuous", "--interval", "1h", "--expire", "4s", "--sample-rate", "0.5", "--address", &address])
+        .output()
+        .unwrap();
+    assert_eq!(code(&started), 0, "{}", stderr(&started));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let s = loop {
+        let s = status(&address, "shadow-expire");
+        if let Some(s) = s.as_ref().filter(|s| s["state"] != "running") {
+            break s.clone();
+        }
+        assert!(Instant::now() < deadline, "{s:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(s["state"], "expired", "{s}");
+    // Expiry stops dispatching; what was in flight is counted, what was queued is not.
+    assert_eq!(s["replayed"].as_u64().unwrap() + s["queued"].as_u64().unwrap(), s["sampled"].as_u64().unwrap(), "{s}");
+    assert!(s["finished_at"].as_f64().unwrap() - s["started_at"].as_f64().unwrap() < 30.0, "{s}");
+
     // Bad input: a query the server refuses, an unknown run, a bad rate — exit 2, one line.
     let bad = deja().args(["shadow", "start", "--task-queue", "shadow-it", "--query", "Nonsense = 'x'", "--address", &address]).output().unwrap();
     assert_eq!(code(&bad), 2);

@@ -295,7 +295,14 @@ class ShadowWorkflow:
                         continue
                     s["passes_done"] += 1
                     if p.get("continuous") and not self._max_reached():
-                        await workflow.sleep(p.get("interval_seconds", 3600))
+                        pause = p.get("interval_seconds", 3600)
+                        if s.get("expire_at") is not None:
+                            pause = min(pause, max(0.001, s["expire_at"] - self._now()))
+                        s["next_pass_at"] = self._now() + pause
+                        await workflow.sleep(pause)
+                        s["next_pass_at"] = None
+                        if self._expired():
+                            continue
                         s["pass"] += 1
                         s["page_token"], s["listing_done"] = "", False
                         continue

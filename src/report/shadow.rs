@@ -48,7 +48,11 @@ pub fn text(id: &str, a: &Aggregate, now: f64, examples: bool, st: &Styles) -> S
         other => paint(st.warn, Untrusted(other)),
     };
     let took = a.finished_at.unwrap_or(now) - a.started_at;
-    let _ = writeln!(o, "{} {}: {state} · pass {} · {}", paint(st.bold, "shadow run"), Untrusted(id), a.pass_no, duration(took));
+    let mut head = format!("{} {}: {state} · pass {} · {}", paint(st.bold, "shadow run"), Untrusted(id), a.pass_no, duration(took));
+    if let (Some(next), "running") = (a.next_pass_at, a.state.as_str()) {
+        let _ = write!(head, " · pass {} done, the next starts in {}", a.pass_no, duration(next - now));
+    }
+    let _ = writeln!(o, "{head}");
     if let Some(e) = &a.error {
         let _ = writeln!(o, "  {} {}", paint(st.fail, "error:"), Untrusted(e));
     }

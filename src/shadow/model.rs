@@ -73,6 +73,8 @@ pub struct Aggregate {
     #[serde(rename = "pass")]
     pub pass_no: u64,
     pub passes_done: u64,
+    /// `--continuous`: when the next pass starts (Unix seconds), while waiting for it.
+    pub next_pass_at: Option<f64>,
     pub pages: u64,
     pub scanned: u64,
     pub sampled: u64,
