@@ -962,6 +962,72 @@ class T08SandboxReuseVerdicts(unittest.TestCase):
         self.assertEqual((results[0]["verdict"], results[0]["sandbox"]), ("pass", "none"))
 
 
+class T20Shadow(unittest.TestCase):
+    """deja_harness.shadow's pure parts: sampling and the merge (the workflow and the
+    activities run against a real server in tests/shadow.rs)."""
+
+    def setUp(self):
+        import deja_harness.shadow as shadow
+
+        self.sh = shadow
+
+    def state(self):
+        return self.sh._new_state({"query": ""}, 0.0)
+
+    def test_sampling_is_a_stable_hash_near_the_rate(self):
+        ids = [f"run-{i}" for i in range(4000)]
+        first = [r for r in ids if self.sh.sampled("seed", 1, r, 0.25)]
+        again = [r for r in ids if self.sh.sampled("seed", 1, r, 0.25)]
+        self.assertEqual(first, again, "a retried page samples the same runs")
+        self.assertLess(abs(len(first) - 1000), 4 * (4000 * 0.25 * 0.75) ** 0.5)
+        other_pass = [r for r in ids if self.sh.sampled("seed", 2, r, 0.25)]
+        self.assertNotEqual(first, other_pass, "each --continuous pass samples anew")
+        self.assertTrue(all(self.sh.sampled("s", 1, r, 1.0) for r in ids[:10]))
+        self.assertFalse(any(self.sh.sampled("s", 1, r, 0.0) for r in ids[:10]))
+
+    def test_merge_counts_groups_and_keeps_one_example(self):
+        s = self.state()
+        rows = [
+            {"workflow_id": "a", "run_id": "1", "workflow_type": "T", "verdict": "pass", "signature": "", "seconds": 0.5},
+            {"workflow_id": "b", "run_id": "2", "workflow_type": "T", "verdict": "nondeterminism", "signature": "sig", "message": "m"},
+            {"workflow_id": "c", "run_id": "3", "workflow_type": "T", "verdict": "nondeterminism", "signature": "sig", "message": "m"},
+            {"workflow_id": "d", "run_id": "4", "workflow_type": "T", "verdict": "pass", "signature": "", "drift": ["timer-duration"], "drift_failed": True},
+            {"workflow_id": "e", "run_id": "5", "workflow_type": "T", "verdict": "error", "error_kind": "unavailable", "signature": "history could not be fetched"},
+        ]
+        self.sh.merge(s, {"id": "b0", "runs": []}, {"rows": rows, "examples": {"sig": "report"}, "fetch_calls": 4, "attempt": 2, "resumed": 1}, None)
+        self.assertEqual(s["replayed"], 5)
+        self.assertEqual(s["counts"], {"pass": 2, "nondeterminism": 2, "unavailable": 1})
+        self.assertEqual((s["drift"], s["drift_failed"], s["unavailable"]), (1, 1, 1))
+        self.assertEqual(s["groups"]["sig"]["count"], 2)
+        self.assertEqual(s["groups"]["sig"]["example"]["text"], "report")
+        self.assertEqual(s["groups"]["sig"]["histories"], [["b", "2", "T"], ["c", "3", "T"]])
+        self.assertEqual(s["groups"]["history could not be fetched"]["verdict"], "unavailable")
+        self.assertEqual((s["calls"]["fetch"], s["retried_batches"], s["resumed_runs"]), (4, 1, 1))
+
+    def test_a_batch_that_failed_for_good_becomes_error_rows(self):
+        s = self.state()
+        batch = {"id": "b7", "runs": [["w1", "r1", "T"], ["w2", "r2", "T"]]}
+        self.sh.merge(s, batch, None, "ActivityError: worker lost " + "x" * 1000)
+        self.assertEqual((s["replayed"], s["counts"]), (2, {"error": 2}))
+        g = s["groups"]["replay activity failed"]
+        self.assertEqual(g["count"], 2)
+        self.assertLessEqual(len(g["message"]), self.sh.MAX_MESSAGE_CHARS)
+
+    def test_the_aggregate_stays_bounded(self):
+        s = self.state()
+        rows = [
+            {"workflow_id": f"w{i}", "run_id": "r", "workflow_type": "T", "verdict": "nondeterminism", "signature": f"sig{i % 80}"}
+            for i in range(8000)
+        ]
+        self.sh.merge(s, {"id": "b", "runs": []}, {"rows": rows, "examples": {}}, None)
+        self.assertEqual(s["counts"]["nondeterminism"], 8000, "counts are complete")
+        self.assertEqual(len(s["groups"]), self.sh.MAX_GROUPS)
+        self.assertEqual(s["groups_dropped"], 8000 - sum(g["count"] for g in s["groups"].values()))
+        listed = sum(len(g["histories"]) for g in s["groups"].values())
+        self.assertLessEqual(listed, self.sh.MAX_HISTORIES)
+        self.assertLess(len(json.dumps(s)), 400_000)
+
+
 if __name__ == "__main__":
     program = unittest.main(verbosity=2 if "-v" in sys.argv else 1, exit=False)
     sys.stdout.flush()

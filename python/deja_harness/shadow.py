@@ -43,10 +43,13 @@ REPLAY_ACTIVITY = "deja-shadow-replay"
 STATUS_QUERY = "status"
 SCHEMA = "deja.shadow/v1"
 
-# Bounds that keep the workflow's history and its continue-as-new input small.
-MAX_GROUPS = 100
-MAX_HISTORIES_PER_GROUP = 500
-MAX_EXAMPLE_CHARS = 8000
+# Bounds that keep the status query's answer and the continue-as-new input (a payload in
+# the shadow workflow's history: the server warns past 512 KB, refuses past 2 MB) small:
+# at most ~50 × 6 KB of examples and 2,000 × ~90 B of run references.
+MAX_GROUPS = 50
+MAX_HISTORIES_PER_GROUP = 200
+MAX_HISTORIES = 2000
+MAX_EXAMPLE_CHARS = 6000
 MAX_MESSAGE_CHARS = 400
 
 
@@ -156,7 +159,8 @@ def merge(s: dict, batch: dict, result: dict | None, error: str | None) -> None:
             }
         g["count"] += 1
         ref = [row["workflow_id"], row["run_id"], row.get("workflow_type") or ""]
-        if len(g["histories"]) < MAX_HISTORIES_PER_GROUP:
+        listed = sum(len(x["histories"]) for x in s["groups"].values())
+        if len(g["histories"]) < MAX_HISTORIES_PER_GROUP and listed < MAX_HISTORIES:
             g["histories"].append(ref)
         if g["example"] is None:
             g["example"] = {"workflow_id": ref[0], "run_id": ref[1], "workflow_type": ref[2], "text": examples.get(sig, "")}

@@ -226,9 +226,14 @@ async fn fetch_status(client: &deja_fetch::Client, id: &str) -> Result<Aggregate
     for _ in 0..5 {
         let (st, run_id, tq) = control::describe(client, id).await?;
         let bytes = match st {
-            WorkflowExecutionStatus::Running => control::query_json(client, id, STATUS_QUERY)
-                .await
-                .with_context(|| format!("reading the status of {id}: is a `deja shadow worker --task-queue {tq}` running?"))?,
+            WorkflowExecutionStatus::Running => {
+                if control::workflow_pollers(client, &tq).await? == 0 {
+                    bail!("shadow run {id} is running, but no `deja shadow worker --task-queue {tq}` has polled its task queue recently: start one (it answers the status query)");
+                }
+                control::query_json(client, id, STATUS_QUERY, Duration::from_secs(15))
+                    .await
+                    .with_context(|| format!("reading the status of {id}: is a `deja shadow worker --task-queue {tq}` running?"))?
+            }
             WorkflowExecutionStatus::Completed => match control::completed_result(client, id, &run_id).await? {
                 Some(b) => b,
                 None => bail!("shadow run {id} completed without a result"),

@@ -112,7 +112,7 @@ pub fn text(id: &str, a: &Aggregate, now: f64, examples: bool, st: &Styles) -> S
         }
     }
     if a.groups_dropped > 0 {
-        let _ = writeln!(o, "  … {} more runs in causes past the first 100", a.groups_dropped);
+        let _ = writeln!(o, "  … {} more runs in causes past the first 50", a.groups_dropped);
     }
     o
 }
@@ -126,7 +126,7 @@ pub fn write_json(dest: &Path, id: &str, a: &Aggregate) -> Result<()> {
 }
 
 /// `--junit FILE`: one suite; a failing test case per failing run known to the aggregate
-/// (the first 500 of each cause), with the cause's example report, and one passing case
+/// (the first 200 of each cause, 2,000 in all), with the cause's example report, and one passing case
 /// for the runs that replayed clean.
 pub fn write_junit(dest: &Path, id: &str, a: &Aggregate) -> Result<()> {
     let mut f = ReportFile::create(Kind::Junit, dest)?;

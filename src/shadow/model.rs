@@ -40,7 +40,7 @@ pub struct Group {
     pub count: u64,
     pub message: String,
     pub example: Option<Example>,
-    /// `[workflow_id, run_id, workflow_type]`, the first 500.
+    /// `[workflow_id, run_id, workflow_type]`: the first 200 of the group (2,000 in all).
     pub histories: Vec<(String, String, String)>,
 }
 

@@ -66,8 +66,10 @@ pub async fn describe(client: &Client, workflow_id: &str) -> Result<(WorkflowExe
     Ok((status, run_id, info.task_queue))
 }
 
-/// Run query `name` (no arguments) on the latest run; its JSON result.
-pub async fn query_json(client: &Client, workflow_id: &str, name: &str) -> Result<Vec<u8>, FetchError> {
+/// Run query `name` (no arguments) on the latest run; its JSON result. One attempt of at
+/// most `wait`: a query is answered by a worker, and when none is running the server holds
+/// it until the deadline — retrying would only multiply the wait.
+pub async fn query_json(client: &Client, workflow_id: &str, name: &str, wait: std::time::Duration) -> Result<Vec<u8>, FetchError> {
     let req = QueryWorkflowRequest {
         namespace: client.namespace().into(),
         execution: Some(WorkflowExecution { workflow_id: workflow_id.into(), run_id: String::new() }),
@@ -75,16 +77,35 @@ pub async fn query_json(client: &Client, workflow_id: &str, name: &str) -> Resul
         ..Default::default()
     };
     let ctx = CallCtx { workflow: Some((workflow_id, None)), ..CallCtx::new("QueryWorkflow", client.config()) };
-    let resp = client
-        .call(ctx, |mut c| {
-            let req = req.clone();
-            async move { c.query_workflow(req).await }
-        })
-        .await?;
+    let mut raw = client.raw();
+    let resp = match tokio::time::timeout(wait, raw.query_workflow(req)).await {
+        Err(_) => return Err(FetchError::Internal(format!("no worker answered the query within {} s", wait.as_secs()))),
+        Ok(Err(status)) => return Err(crate::error::from_status(&status, &ctx)),
+        Ok(Ok(r)) => r.into_inner(),
+    };
     if let Some(rejected) = resp.query_rejected {
         return Err(FetchError::Internal(format!("the query was rejected (workflow status {})", rejected.status)));
     }
     first_payload(resp.query_result).ok_or_else(|| FetchError::Internal("the query returned no result".into()))
+}
+
+/// How many workers the server has seen polling `task_queue` for workflow tasks recently.
+pub async fn workflow_pollers(client: &Client, task_queue: &str) -> Result<usize, FetchError> {
+    use deja_proto::temporal::api::enums::v1::TaskQueueType;
+    use deja_proto::temporal::api::workflowservice::v1::DescribeTaskQueueRequest;
+    let req = DescribeTaskQueueRequest {
+        namespace: client.namespace().into(),
+        task_queue: Some(TaskQueue { name: task_queue.into(), kind: TaskQueueKind::Normal as i32, ..Default::default() }),
+        task_queue_type: TaskQueueType::Workflow as i32,
+        ..Default::default()
+    };
+    let resp = client
+        .call(CallCtx::new("DescribeTaskQueue", client.config()), |mut c| {
+            let req = req.clone();
+            async move { c.describe_task_queue(req).await }
+        })
+        .await?;
+    Ok(resp.pollers.len())
 }
 
 /// Ask the latest run to cancel (the workflow decides how to stop).
