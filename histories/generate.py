@@ -190,22 +190,26 @@ async def dev_server(prefix: str = "deja-devserver-"):
             server.stop()
 
 
+def sample_worker(client: Client, max_concurrent_activities: int = 200) -> Worker:
+    """A worker for all sample code on TASK_QUEUE."""
+    return Worker(
+        client,
+        task_queue=TASK_QUEUE,
+        workflows=wfs.ALL_WORKFLOWS,
+        activities=acts.ALL_ACTIVITIES,
+        max_concurrent_activities=max_concurrent_activities,
+        max_concurrent_activity_task_polls=8,
+        # No 2 s deadlock detector: on a loaded machine a slow first
+        # activation must not put a WorkflowTaskFailed into the histories.
+        debug_mode=True,
+    )
+
+
 @contextlib.asynccontextmanager
 async def dev_server_and_worker(max_concurrent_activities: int = 200):
     """Yield (server, client) with a worker for all sample code running."""
     async with dev_server() as (server, client):
-        worker = Worker(
-            client,
-            task_queue=TASK_QUEUE,
-            workflows=wfs.ALL_WORKFLOWS,
-            activities=acts.ALL_ACTIVITIES,
-            max_concurrent_activities=max_concurrent_activities,
-            max_concurrent_activity_task_polls=8,
-            # No 2 s deadlock detector: on a loaded machine a slow first
-            # activation must not put a WorkflowTaskFailed into the histories.
-            debug_mode=True,
-        )
-        async with worker:
+        async with sample_worker(client, max_concurrent_activities):
             yield server, client
 
 
@@ -652,16 +656,7 @@ async def populate(address: str, count: int, concurrency: int, seed: int) -> Non
         async with sem:
             await corpus_run(client, i, rngs[i])
 
-    worker = Worker(
-        client,
-        task_queue=TASK_QUEUE,
-        workflows=wfs.ALL_WORKFLOWS,
-        activities=acts.ALL_ACTIVITIES,
-        max_concurrent_activities=400,
-        max_concurrent_activity_task_polls=8,
-        debug_mode=True,
-    )
-    async with worker:
+    async with sample_worker(client, max_concurrent_activities=400):
         await asyncio.gather(*(one(i) for i in range(count)))
     runs = 0
     async for _ in client.list_workflows(f"TaskQueue = '{TASK_QUEUE}'"):

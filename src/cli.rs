@@ -271,7 +271,8 @@ pub enum ShadowCommand {
     Worker(ShadowWorkerArgs),
     /// Start a shadow run on the workers of TQ and print its workflow id.
     Start(ShadowStartArgs),
-    /// Progress, counts and grouped failures of a shadow run (read through a query).
+    /// Progress, counts and grouped failures of a shadow run (read through a query); -v
+    /// adds each cause's example report.
     Status(ShadowStatusArgs),
     /// Stop a shadow run: the replays in flight are cancelled; the totals so far stay.
     Stop(ShadowStopArgs),

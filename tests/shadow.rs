@@ -70,6 +70,19 @@ fn status(address: &str, id: &str) -> Option<Value> {
     serde_json::from_slice(&o.stdout).ok()
 }
 
+/// Poll `status --json` until `done` holds (panics with the last status after `secs`).
+fn wait_for(address: &str, id: &str, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let s = status(address, id);
+        if let Some(s) = s.filter(|s| done(s)) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "{id}: still waiting after {secs} s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Every failing (workflow id, run id) the aggregate names, checking none is named twice.
 fn failing_runs(agg: &Value) -> BTreeSet<(String, String)> {
     let mut seen = BTreeSet::new();
@@ -180,6 +193,12 @@ fn a_worker_fleet_shadows_production_and_survives_a_killed_worker() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains(&format!("failures=\"{}\"", check_failing.len())), "{xml}");
     assert!(stdout(&start).contains("Not replayed clean, by cause"), "{}", stdout(&start));
+    // status reads the finished run's result; -v adds the example reports.
+    let st = deja().args(["shadow", "status", "shadow-full", "--address", &address]).output().unwrap();
+    assert_eq!(code(&st), 1, "{}", stderr(&st));
+    assert!(stdout(&st).contains("completed") && !stdout(&st).contains("first divergence"), "{}", stdout(&st));
+    let st = deja().args(["shadow", "status", "shadow-full", "-v", "--address", &address]).output().unwrap();
+    assert!(stdout(&st).contains("first divergence"), "{}", stdout(&st));
 
     // Sampling: the one worker left replays ~30 % of the runs (a hash of the run id).
     let sampled = deja()
@@ -205,15 +224,7 @@ fn a_worker_fleet_shadows_production_and_survives_a_killed_worker() {
         .output()
         .unwrap();
     assert_eq!(code(&started), 0, "{}", stderr(&started));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let s = status(&address, "shadow-stop");
-        if s.as_ref().is_some_and(|s| s["replayed"] == 15) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{s:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for(&address, "shadow-stop", 60, |s| s["replayed"] == 15);
     let stop = deja().args(["shadow", "stop", "shadow-stop", "--address", &address]).output().unwrap();
     assert_eq!(code(&stop), 0, "{}", stderr(&stop));
     let s = status(&address, "shadow-stop").unwrap();
@@ -240,15 +251,7 @@ fn a_worker_fleet_shadows_production_and_survives_a_killed_worker() {
         .output()
         .unwrap();
     assert_eq!(code(&started), 0, "{}", stderr(&started));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let s = loop {
-        let s = status(&address, "shadow-expire");
-        if let Some(s) = s.as_ref().filter(|s| s["state"] != "running") {
-            break s.clone();
-        }
-        assert!(Instant::now() < deadline, "{s:?}");
-        std::thread::sleep(Duration::from_millis(300));
-    };
+    let s = wait_for(&address, "shadow-expire", 60, |s| s["state"] != "running");
     assert_eq!(s["state"], "expired", "{s}");
     // Expiry stops dispatching; what was in flight is counted, what was queued is not.
     assert_eq!(s["replayed"].as_u64().unwrap() + s["queued"].as_u64().unwrap(), s["sampled"].as_u64().unwrap(), "{s}");
@@ -319,15 +322,7 @@ fn a_shadow_run_rides_out_deleted_histories_and_a_server_restart() {
         .unwrap();
     assert_eq!(code(&started), 0, "{}", stderr(&started));
     // Once the listing is in, freeze the worker, delete ten runs, restart the server.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let at_freeze = loop {
-        let s = status(&address, "shadow-faults");
-        if let Some(s) = s.as_ref().filter(|s| s["sampled"].as_u64() == Some(runs.len() as u64)) {
-            break s.clone();
-        }
-        assert!(Instant::now() < deadline, "{s:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let at_freeze = wait_for(&address, "shadow-faults", 60, |s| s["sampled"].as_u64() == Some(runs.len() as u64));
     let pid = w.0.id() as i32;
     unsafe { libc::kill(pid, libc::SIGSTOP) };
     eprintln!("frozen at {} replayed", at_freeze["replayed"]);
@@ -350,15 +345,7 @@ fn a_shadow_run_rides_out_deleted_histories_and_a_server_restart() {
     server.restart(Duration::from_secs(3));
     unsafe { libc::kill(pid, libc::SIGCONT) };
 
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let s = loop {
-        let s = status(&address, "shadow-faults");
-        if let Some(s) = s.as_ref().filter(|s| s["state"] != "running") {
-            break s.clone();
-        }
-        assert!(Instant::now() < deadline, "{s:?}");
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let s = wait_for(&address, "shadow-faults", 120, |s| s["state"] != "running");
     assert_eq!(s["state"], "completed", "{s}");
     assert_eq!(s["sampled"].as_u64().unwrap(), runs.len() as u64);
     assert_eq!(s["replayed"], s["sampled"], "{s}");

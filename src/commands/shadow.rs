@@ -41,7 +41,7 @@ pub fn run(args: ShadowArgs, verbose: u8, color: ColorChoice) -> Result<u8> {
     match args.command {
         ShadowCommand::Worker(a) => worker(a, verbose),
         ShadowCommand::Start(a) => start(a, color),
-        ShadowCommand::Status(a) => status(a, color),
+        ShadowCommand::Status(a) => status(a, verbose, color),
         ShadowCommand::Stop(a) => stop(a, color),
     }
 }
@@ -250,13 +250,14 @@ async fn fetch_status(client: &deja_fetch::Client, id: &str) -> Result<Aggregate
     bail!("shadow run {id}: kept continuing as new while being read; try again")
 }
 
-fn status(args: ShadowStatusArgs, color: ColorChoice) -> Result<u8> {
+fn status(args: ShadowStatusArgs, verbose: u8, color: ColorChoice) -> Result<u8> {
     let (rt, client) = connect(&args.server)?;
     let a = rt.block_on(fetch_status(&client, &args.id))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&crate::report::shadow::json(&args.id, &a))?);
     } else {
-        print!("{}", crate::report::shadow::text(&args.id, &a, now(), false, &Styles::for_choice(color, true)));
+        // -v: each cause's example report in full, as `--wait` prints it.
+        print!("{}", crate::report::shadow::text(&args.id, &a, now(), verbose > 0, &Styles::for_choice(color, true)));
     }
     Ok(a.exit_code())
 }
