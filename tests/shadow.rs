@@ -272,6 +272,9 @@ fn a_worker_fleet_shadows_production_and_survives_a_killed_worker() {
     assert_eq!(code(&bad), 2);
     assert!(stderr(&bad).contains("no `deja shadow worker --task-queue nobody-polls-this`"), "{}", stderr(&bad));
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    let bad = deja().args(["shadow", "worker", "--task-queue", "q", "-w", CODE_V2, "--baseline", "HEAD~1", "--address", &address]).output().unwrap();
+    assert_eq!(code(&bad), 2);
+    assert!(stderr(&bad).contains("--baseline HEAD~1"), "{}", stderr(&bad));
     let bad = deja().args(["shadow", "start", "--task-queue", "q", "--sample-rate", "1.5", "--address", &address]).output().unwrap();
     assert_eq!(code(&bad), 2);
     assert!(stderr(&bad).contains("--sample-rate"), "{}", stderr(&bad));

@@ -51,6 +51,12 @@ pub fn run(args: ShadowArgs, verbose: u8, color: ColorChoice) -> Result<u8> {
 // ---------------------------------------------------------------------------------------
 
 fn worker(args: ShadowWorkerArgs, verbose: u8) -> Result<u8> {
+    if let Some(b) = &args.code.baseline {
+        bail!(
+            "--baseline {b}: shadow workers do not replay against a baseline; fetch a failing run \
+             (`deja fetch --workflow-id ID`) and run `deja replay FILE --baseline {b}` on it"
+        );
+    }
     let setup = super::resolve_code(&args.code, &[], false)?;
     let conn = args.server.resolve()?;
     if conn.tls.as_ref().is_some_and(|t| t.disable_host_verification) {
