@@ -272,6 +272,31 @@ fn a_worker_fleet_shadows_production_and_survives_a_killed_worker() {
     assert_eq!(code(&bad), 2);
     assert!(stderr(&bad).contains("no `deja shadow worker --task-queue nobody-polls-this`"), "{}", stderr(&bad));
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    // --wait on a run that is terminated from outside ends (exit 2) instead of waiting on.
+    let waiting = deja()
+        .args(["shadow", "start", "--task-queue", "nobody-polls-this", "--id", "orphan-wait", "--wait", "--address", &address])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let term = Command::new(support::temporal_cli())
+        .args(["workflow", "terminate", "--workflow-id", "orphan-wait", "--reason", "test", "--address", &address])
+        .output()
+        .unwrap();
+    assert!(term.status.success(), "{}", String::from_utf8_lossy(&term.stderr));
+    let mut waiting = waiting;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while waiting.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = waiting.kill();
+            panic!("--wait kept waiting on a terminated run");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let waited = waiting.wait_with_output().unwrap();
+    assert_eq!(code(&waited), 2, "{}", stderr(&waited));
+    assert!(stderr(&waited).contains("is terminated"), "{}", stderr(&waited));
     let bad = deja().args(["shadow", "worker", "--task-queue", "q", "-w", CODE_V2, "--baseline", "HEAD~1", "--address", &address]).output().unwrap();
     assert_eq!(code(&bad), 2);
     assert!(stderr(&bad).contains("--baseline HEAD~1"), "{}", stderr(&bad));

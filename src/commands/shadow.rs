@@ -217,10 +217,19 @@ fn follow(rt: &tokio::runtime::Runtime, client: &deja_fetch::Client, id: &str, t
                 bar.set_position(a.replayed);
                 bar.set_message(format!("{} failed · {} in flight", a.failed(), a.in_flight));
             }
-            Err(e) if started.elapsed() > Duration::from_secs(5) => {
-                bar.set_message(format!("waiting for a shadow worker on {task_queue} ({e:#})"));
+            Err(e) => {
+                // Ended some other way (terminated, timed out…): nothing more will come.
+                let ended = rt.block_on(control::describe(client, id)).is_ok_and(|(st, _, _)| {
+                    !matches!(st, WorkflowExecutionStatus::Running | WorkflowExecutionStatus::ContinuedAsNew | WorkflowExecutionStatus::Completed)
+                });
+                if ended {
+                    bar.finish_and_clear();
+                    return Err(e);
+                }
+                if started.elapsed() > Duration::from_secs(5) {
+                    bar.set_message(format!("waiting for a shadow worker on {task_queue} ({e:#})"));
+                }
             }
-            Err(_) => {}
         }
         std::thread::sleep(Duration::from_millis(1000));
     }
