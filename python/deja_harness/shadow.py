@@ -179,10 +179,13 @@ class ShadowWorkflow:
 
     @workflow.query(name=STATUS_QUERY)
     def status(self) -> dict:
+        return self._public()
+
+    def _public(self) -> dict:
+        """The aggregate as `status` and the result show it: the queue as a count."""
         s = dict(self._s or {})
         s["in_flight"] = sum(len(b["runs"]) for b in self._inflight.values())
-        s["queued"] = sum(len(b["runs"]) for b in (self._s or {}).get("pending", []))
-        s.pop("pending", None)
+        s["queued"] = sum(len(b["runs"]) for b in s.pop("pending", []))
         return s
 
     def _now(self) -> float:
@@ -335,11 +338,8 @@ class ShadowWorkflow:
             s["state"] = "failed"
             s["error"] = f"{type(cause).__name__}: {cause}"
         s["finished_at"] = self._now()
-        out = dict(s)
-        out["queued"] = sum(len(b["runs"]) for b in s["pending"])
-        out.pop("pending", None)
-        out["in_flight"] = 0
-        return out
+        self._inflight.clear()  # cancelled ones included: nothing is in flight any more
+        return self._public()
 
 
 # ---------------------------------------------------------------------------
@@ -354,10 +354,9 @@ def _b64(b: bytes) -> str:
 class ShadowActivities:
     """The listing and replay activities of one worker process."""
 
-    def __init__(self, client: Any, analyse: Callable[[bytes, str, str], str], verbose: int) -> None:
+    def __init__(self, client: Any, analyse: Callable[[bytes, str, str], str]) -> None:
         self.client = client
         self.analyse = analyse
-        self.verbose = verbose
         # One replay at a time: the process has one harness Session.
         self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="deja-replay")
 
@@ -523,7 +522,7 @@ async def _serve(options: dict, analyse: Callable, ready: Callable[[str], None])
     from temporalio.worker import Worker
 
     client = await _connect(options["connection"])
-    acts = ShadowActivities(client, analyse, options.get("verbose", 0))
+    acts = ShadowActivities(client, analyse)
     tq = options["task_queue"]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -252,12 +252,7 @@ fn replay_one(
                     }
                 }
             }
-            report.apply_drift_policy(&setup.drift);
-            let mut result = HistoryResult::from_report(path, &report);
-            // A history failed by drift keeps its drift signature (it passed replay: no cause).
-            if report.verdict != deja_core::trace::Verdict::Pass {
-                result.signature = signature;
-            }
+            let mut result = result_of(path, &mut report, signature, &setup.drift);
             if !result.passed() {
                 result.text = Some(render(&report, setup.verbose, setup.color));
                 if setup.color && setup.plain_text {
@@ -269,16 +264,31 @@ fn replay_one(
             }
             result
         }
-        Err(e) => {
-            let sig = format!("{} error harness", h.workflow_type());
-            let mut r = HistoryResult::error(path, kind::HARNESS, format!("deja's replay harness failed: {e}"), sig);
-            r.workflow_type = Some(h.workflow_type().to_string());
-            r.workflow_id = Some(h.workflow_id.clone());
-            r.events = Some(h.events().len());
-            r
-        }
+        Err(e) => harness_failed(path, &h, &e),
     };
     write_frame(out, &FromWorker::Done { id, result: Box::new(result) })
+}
+
+/// The compact result of a replayed history, after the drift policy: grouped under
+/// `signature` (the cause found without a baseline) unless replay passed, when a history
+/// failed by drift keeps its drift signature. Shared with `deja shadow`'s replay activity.
+pub fn result_of(path: &str, report: &mut ReplayReport, signature: String, drift: &deja_core::diff::drift::DriftPolicy) -> HistoryResult {
+    report.apply_drift_policy(drift);
+    let mut result = HistoryResult::from_report(path, report);
+    if report.verdict != deja_core::trace::Verdict::Pass {
+        result.signature = signature;
+    }
+    result
+}
+
+/// The result for a history the harness itself failed on (a deja bug or an SDK surprise).
+pub fn harness_failed(path: &str, h: &deja_core::history::LoadedHistory, e: &EmbedError) -> HistoryResult {
+    let sig = format!("{} error harness", h.workflow_type());
+    let mut r = HistoryResult::error(path, kind::HARNESS, format!("deja's replay harness failed: {e}"), sig);
+    r.workflow_type = Some(h.workflow_type().to_string());
+    r.workflow_id = Some(h.workflow_id.clone());
+    r.events = Some(h.events().len());
+    r
 }
 
 /// A short name per load problem, so 300 truncated files read as one group.

@@ -88,7 +88,7 @@ fn worker(args: ShadowWorkerArgs, verbose: u8) -> Result<u8> {
             Untrusted(&namespace)
         );
     };
-    let options = serde_json::json!({"task_queue": args.task_queue, "connection": connection, "verbose": verbose});
+    let options = serde_json::json!({"task_queue": args.task_queue, "connection": connection});
     interp.serve_shadow(&options.to_string(), analyse, ready).map_err(|e| super::explain(e, verbose))?;
     eprintln!("deja shadow worker: stopped");
     Ok(exit::OK)
@@ -100,10 +100,7 @@ fn connection_json(conn: &deja_fetch::ConnectionConfig) -> Result<serde_json::Va
     let pem = |p: &Option<deja_fetch::PemSource>| -> Result<Option<String>> {
         Ok(match p {
             None => None,
-            Some(deja_fetch::PemSource::Inline { data, .. }) => Some(data.clone()),
-            Some(deja_fetch::PemSource::File { path, origin }) => {
-                Some(std::fs::read_to_string(path).with_context(|| format!("{origin} {}: cannot read the file", path.display()))?)
-            }
+            Some(src) => Some(String::from_utf8_lossy(&src.read()?).into_owned()),
         })
     };
     let tls = match &conn.tls {

@@ -16,9 +16,8 @@ use deja_core::history::tasks::Timeline;
 use deja_core::history::{self, Source};
 use deja_core::model::replay::ReplayReport;
 use deja_core::model::result::{HistoryResult, kind};
-use deja_core::trace::Verdict;
 
-use crate::check::worker::Render;
+use crate::check::worker::{self, Render};
 use crate::replay::embed::Session;
 
 /// What the replay activity needs besides the history.
@@ -45,22 +44,12 @@ pub fn analyse(session: &Session, how: &Analysis, bytes: &[u8], workflow_id: &st
             let tl = Timeline::new(h.events());
             let mut report = ReplayReport::build(&h, &tl, &outcome);
             let signature = report.signature();
-            report.apply_drift_policy(&how.drift);
-            let mut result = HistoryResult::from_report(&path, &report);
-            if report.verdict != Verdict::Pass {
-                result.signature = signature;
-            }
+            let mut result = worker::result_of(&path, &mut report, signature, &how.drift);
             if !result.passed() {
                 result.text = Some((how.render)(&report, how.verbose, false));
             }
             result
         }
-        Err(e) => {
-            let mut r = HistoryResult::error(&path, kind::HARNESS, format!("deja's replay harness failed: {e}"), format!("{} error harness", h.workflow_type()));
-            r.workflow_type = Some(h.workflow_type().to_string());
-            r.workflow_id = Some(h.workflow_id.clone());
-            r.events = Some(h.events().len());
-            r
-        }
+        Err(e) => worker::harness_failed(&path, &h, &e),
     }
 }

@@ -90,6 +90,17 @@ pub enum PemSource {
 }
 
 impl PemSource {
+    /// The PEM bytes: the inline text, or the file read now (an error names the flag).
+    pub fn read(&self) -> Result<Vec<u8>, FetchError> {
+        match self {
+            PemSource::Inline { data, .. } => Ok(data.as_bytes().to_vec()),
+            PemSource::File { path, .. } => std::fs::read(path).map_err(|e| FetchError::TlsFile {
+                source_desc: self.describe(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
     /// The flag / variable / profile key this came from, e.g. `--tls-ca-path`.
     pub fn origin(&self) -> &str {
         match self {

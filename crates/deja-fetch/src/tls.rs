@@ -22,9 +22,9 @@ pub(crate) fn apply(endpoint: Endpoint, tls: &TlsConfig) -> Result<Endpoint, Fet
         cfg = cfg.domain_name(name.clone());
     }
     if let (Some(cert), Some(key)) = (&tls.client_cert, &tls.client_key) {
-        let cert_pem = read_pem(cert)?;
+        let cert_pem = PemSource::read(cert)?;
         check_certs(cert, &cert_pem)?;
-        let key_pem = read_pem(key)?;
+        let key_pem = PemSource::read(key)?;
         PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| FetchError::TlsFile {
             source_desc: key.describe(),
             reason: "no PEM private key found (expected -----BEGIN PRIVATE KEY----- or similar)"
@@ -45,7 +45,7 @@ pub(crate) fn apply(endpoint: Endpoint, tls: &TlsConfig) -> Result<Endpoint, Fet
     }
     cfg = match &tls.server_ca_cert {
         Some(ca) => {
-            let pem = read_pem(ca)?;
+            let pem = PemSource::read(ca)?;
             check_certs(ca, &pem)?;
             cfg.ca_certificate(Certificate::from_pem(pem))
         }
@@ -64,16 +64,6 @@ pub(crate) fn apply(endpoint: Endpoint, tls: &TlsConfig) -> Result<Endpoint, Fet
             internal(e)
         }
     })
-}
-
-fn read_pem(src: &PemSource) -> Result<Vec<u8>, FetchError> {
-    match src {
-        PemSource::Inline { data, .. } => Ok(data.as_bytes().to_vec()),
-        PemSource::File { path, .. } => std::fs::read(path).map_err(|e| FetchError::TlsFile {
-            source_desc: src.describe(),
-            reason: e.to_string(),
-        }),
-    }
 }
 
 fn check_certs(src: &PemSource, pem: &[u8]) -> Result<(), FetchError> {
